@@ -1,0 +1,231 @@
+//! The command line as the user typed it. The only module that knows clap.
+//!
+//! [`Cli::into_plan`] turns raw input into a validated [`Plan`].
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::exit_code::ExitCode;
+use crate::plan::{Plan, PlanError};
+use crate::report::Verbosity;
+use crate::target::{Target, TargetError};
+
+/// Wait until PostgreSQL is really ready, then run a command in pgwait's place.
+///
+/// pgwait opens a TCP connection, logs in with a real PostgreSQL startup and authentication
+/// handshake, runs SELECT 1, and only then replaces itself with COMMAND (same PID, so the
+/// command can be PID 1 in a container). A port that is open is not a database that is
+/// ready: the server may still be starting, or the role the app logs in as may not exist.
+///
+/// pgwait writes only to stderr; stdout belongs to COMMAND.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgwait",
+    version,
+    after_help = "Use --help for examples and exit codes.",
+    after_long_help = long_help_footer(),
+    override_usage = "pgwait [OPTIONS] [TARGET]... [-- COMMAND [ARG]...]"
+)]
+pub struct Cli {
+    /// What to wait for: postgres://USER:PASSWORD@HOST:PORT/DB, a libpq conninfo string
+    /// ("host=HOST user=USER dbname=DB"), tcp://HOST:PORT or HOST:PORT (IPv6 as
+    /// [::1]:5432). Several targets are awaited together. Default: $DATABASE_URL.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// Give up after this long (e.g. 500ms, 30s, 2m); 0 waits forever.
+    #[arg(
+        short,
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        env = "PGWAIT_TIMEOUT",
+        value_parser = parse_duration
+    )]
+    pub timeout: Duration,
+
+    /// Bound one attempt as a whole: name resolution, TCP, login and checks; 0 means no
+    /// bound.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5s",
+        env = "PGWAIT_CONNECT_TIMEOUT",
+        value_parser = parse_duration
+    )]
+    pub connect_timeout: Duration,
+
+    /// Print only errors.
+    #[arg(short, long, env = "PGWAIT_QUIET", conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print every attempt.
+    #[arg(short, long, env = "PGWAIT_VERBOSE")]
+    pub verbose: bool,
+
+    /// Run this once every target is ready, in pgwait's place (exec).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+fn long_help_footer() -> String {
+    format!(
+        "Examples:
+  Hold a container's app until Postgres accepts its login:
+    pgwait postgres://app:secret@db:5432/app -- ./server --port 8080
+
+  Gate a CI job on $DATABASE_URL, for at most two minutes:
+    pgwait \"$DATABASE_URL\" --timeout 2m
+
+  Check by hand that something listens on a port:
+    pgwait db:5432
+
+Environment:
+  DATABASE_URL            target used when none is given
+  PGWAIT_TIMEOUT, PGWAIT_CONNECT_TIMEOUT, PGWAIT_QUIET, PGWAIT_VERBOSE
+                          defaults for the options of the same name
+
+{}",
+        ExitCode::help_table()
+    )
+}
+
+/// Durations need a unit (`500ms`, `30s`, `2m`); a bare `0` means "no limit".
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!("a duration needs a unit, e.g. {s}s or {s}ms"));
+    }
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+impl Cli {
+    /// Resolves the raw command line into a plan. `env` looks up environment variables
+    /// (injected so that tests need not touch the process environment).
+    pub fn into_plan(self, env: impl Fn(&str) -> Option<String>) -> Result<Plan, PlanError> {
+        let mut inputs: Vec<(String, String)> = self
+            .targets
+            .into_iter()
+            .map(|t| (String::new(), t))
+            .collect();
+        if inputs.is_empty() {
+            match env("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
+                Some(url) => inputs.push(("DATABASE_URL: ".to_string(), url)),
+                None => {
+                    return Err(PlanError {
+                        message: "no target to wait for".to_string(),
+                        hint: Some(
+                            "name one, e.g. pgwait postgres://app@db:5432/app or pgwait db:5432,\n\
+                             or set DATABASE_URL"
+                                .to_string(),
+                        ),
+                    });
+                }
+            }
+        }
+        let mut targets = Vec::with_capacity(inputs.len());
+        for (origin, input) in inputs {
+            let target: Target = input.parse().map_err(|e: TargetError| PlanError {
+                message: format!("{origin}{}", e.message),
+                hint: e.hint,
+            })?;
+            targets.push(target);
+        }
+        let verbosity = match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        };
+        let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        Ok(Plan {
+            targets,
+            timeout: nonzero(self.timeout),
+            connect_timeout: nonzero(self.connect_timeout),
+            verbosity,
+            command: self.command,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pgwait").chain(args.iter().copied()))
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("30").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn zero_timeout_means_no_limit() {
+        let plan = parse(&["-t", "0", "db:1"])
+            .unwrap()
+            .into_plan(no_env)
+            .unwrap();
+        assert_eq!(plan.timeout, None);
+        assert_eq!(plan.connect_timeout, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn command_follows_double_dash_byte_exact() {
+        let cli = parse(&["db:1", "--", "./server", "--port", "8080", "-v", ""]).unwrap();
+        let plan = cli.into_plan(no_env).unwrap();
+        assert_eq!(plan.targets.len(), 1);
+        assert_eq!(plan.command, ["./server", "--port", "8080", "-v", ""]);
+    }
+
+    #[test]
+    fn database_url_is_the_default_target() {
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "postgres://a:pw@h/d".to_string());
+        let plan = parse(&[]).unwrap().into_plan(env).unwrap();
+        assert_eq!(plan.targets[0].to_string(), "postgres a@h:5432/d");
+    }
+
+    #[test]
+    fn no_target_says_how_to_name_one() {
+        let err = parse(&[]).unwrap().into_plan(no_env).unwrap_err();
+        assert_eq!(err.message, "no target to wait for");
+        assert!(err.hint.unwrap().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn bad_database_url_names_its_origin_without_the_password() {
+        let env = |_: &str| Some("postgres://a:hunter2@h:bad/d".to_string());
+        let err = parse(&[]).unwrap().into_plan(env).unwrap_err();
+        assert!(
+            err.message.starts_with("DATABASE_URL: invalid target"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("hunter2"));
+    }
+
+    #[test]
+    fn quiet_and_verbose_conflict() {
+        assert!(parse(&["-q", "-v", "db:1"]).is_err());
+    }
+}

@@ -1,0 +1,27 @@
+//! The resolved, validated plan that pgwait runs: plain data, no clap.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::report::Verbosity;
+use crate::target::Target;
+
+#[derive(Debug)]
+pub struct Plan {
+    /// What must be ready, all of it.
+    pub targets: Vec<Target>,
+    /// The overall deadline; `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// The bound on one attempt; `None` leaves attempts unbounded.
+    pub connect_timeout: Option<Duration>,
+    pub verbosity: Verbosity,
+    /// The command to exec once ready; empty when there is none.
+    pub command: Vec<OsString>,
+}
+
+/// Why the command line could not become a plan (exit 2). Never holds a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub message: String,
+    pub hint: Option<String>,
+}

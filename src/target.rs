@@ -1,0 +1,466 @@
+//! What a TARGET argument means: a TCP endpoint or a PostgreSQL connection.
+//!
+//! Parsing turns user input into plain data the probes can use. Nothing here connects.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use tokio_postgres::config::Host;
+
+/// PostgreSQL's default port.
+pub const DEFAULT_PORT: u16 = 5432;
+
+/// Where one connection attempt goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A host name, resolved at every attempt (it may appear later, as in Docker networks).
+    Name(String),
+    /// A literal IP address; nothing to resolve.
+    Ip(IpAddr),
+    /// A Unix-domain socket directory (libpq's `host=/dir`).
+    Socket(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub address: Address,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The socket file a server on this endpoint listens on, for socket directories.
+    pub fn socket_path(&self) -> Option<PathBuf> {
+        match &self.address {
+            Address::Socket(dir) => Some(dir.join(format!(".s.PGSQL.{}", self.port))),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.address {
+            Address::Name(name) => write!(f, "{name}:{}", self.port),
+            Address::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            Address::Ip(ip) => write!(f, "{ip}:{}", self.port),
+            Address::Socket(dir) => write!(f, "{}:{}", dir.display(), self.port),
+        }
+    }
+}
+
+/// A PostgreSQL server to log in to.
+#[derive(Clone)]
+pub struct PgTarget {
+    /// Login parameters (user, password, database, options) for the handshake.
+    pub config: tokio_postgres::Config,
+    /// Hosts to try in order, as libpq does with `host=a,b`.
+    pub endpoints: Vec<Endpoint>,
+}
+
+// Hand-written so that no password can reach debug output.
+impl fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgTarget({self})")
+    }
+}
+
+impl fmt::Display for PgTarget {
+    /// `user@host:port/db`, never with a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(user) = self.config.get_user() {
+            write!(f, "{user}@")?;
+        }
+        let hosts: Vec<String> = self.endpoints.iter().map(ToString::to_string).collect();
+        write!(f, "{}", hosts.join(","))?;
+        if let Some(db) = self.config.get_dbname().or(self.config.get_user()) {
+            write!(f, "/{db}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One thing to wait for.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Ready when a TCP connection opens.
+    Tcp(Endpoint),
+    /// Ready when a real login succeeds and the checks hold.
+    Postgres(Box<PgTarget>),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(endpoint) => write!(f, "tcp {endpoint}"),
+            Target::Postgres(pg) => write!(f, "postgres {pg}"),
+        }
+    }
+}
+
+/// Why a TARGET could not be understood. The message never contains a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl TargetError {
+    fn new(input: &str, what: impl fmt::Display) -> Self {
+        TargetError {
+            message: format!("invalid target \"{}\": {what}", redact(input)),
+            hint: None,
+        }
+    }
+
+    fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+const FORMS_HINT: &str = "a TARGET is postgres://USER:PASSWORD@HOST:PORT/DB, \
+\"host=HOST user=USER dbname=DB ...\", tcp://HOST:PORT or HOST:PORT;\n\
+put the command to run after --, e.g. pgwait db:5432 -- ./server";
+
+impl FromStr for Target {
+    type Err = TargetError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(TargetError::new(input, "empty").with_hint(FORMS_HINT));
+        }
+        if strip_scheme(trimmed, &["postgres://", "postgresql://"]).is_some() {
+            return parse_postgres(input, trimmed).map(|pg| Target::Postgres(Box::new(pg)));
+        }
+        if let Some(rest) = strip_scheme(trimmed, &["tcp://"]) {
+            return parse_host_port(input, rest.trim_end_matches('/')).map(Target::Tcp);
+        }
+        if let Some(scheme_end) = trimmed.find("://") {
+            let scheme = &trimmed[..scheme_end];
+            return Err(TargetError::new(
+                input,
+                format!("unsupported scheme \"{scheme}\" (expected postgres, postgresql or tcp)"),
+            )
+            .with_hint(FORMS_HINT));
+        }
+        if trimmed.contains('=') {
+            return parse_postgres(input, trimmed).map(|pg| Target::Postgres(Box::new(pg)));
+        }
+        parse_host_port(input, trimmed).map(Target::Tcp)
+    }
+}
+
+fn strip_scheme<'a>(s: &'a str, schemes: &[&str]) -> Option<&'a str> {
+    schemes.iter().find_map(|scheme| {
+        s.get(..scheme.len())
+            .filter(|head| head.eq_ignore_ascii_case(scheme))
+            .map(|_| &s[scheme.len()..])
+    })
+}
+
+fn parse_host_port(input: &str, s: &str) -> Result<Endpoint, TargetError> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']').ok_or_else(|| {
+            TargetError::new(input, "missing \"]\" after an IPv6 address")
+                .with_hint("write IPv6 addresses as [::1]:5432")
+        })?;
+        let port = after.strip_prefix(':').ok_or_else(|| {
+            TargetError::new(input, "missing port").with_hint("write it as [::1]:5432")
+        })?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| TargetError::new(input, format!("\"{ip}\" is not an IPv6 address")))?;
+        (Address::Ip(ip), port)
+    } else {
+        if !s.contains(':') && !valid_host_name(s) {
+            return Err(
+                TargetError::new(input, "looks like a command, not a target")
+                    .with_hint("put the command to run after --, e.g. pgwait db:5432 -- ./server"),
+            );
+        }
+        let (host, port) = s.rsplit_once(':').ok_or_else(|| {
+            TargetError::new(input, "missing port").with_hint(format!(
+                "{FORMS_HINT}\nPostgreSQL usually listens on port {DEFAULT_PORT}: {s}:{DEFAULT_PORT}"
+            ))
+        })?;
+        if host.contains(':') {
+            return Err(TargetError::new(input, "IPv6 addresses need brackets")
+                .with_hint("write it as [::1]:5432"));
+        }
+        if host.is_empty() {
+            return Err(TargetError::new(input, "missing host").with_hint(FORMS_HINT));
+        }
+        let address = match host.parse::<IpAddr>() {
+            Ok(ip) => Address::Ip(ip),
+            Err(_) if valid_host_name(host) => Address::Name(host.to_string()),
+            Err(_) => {
+                return Err(
+                    TargetError::new(input, format!("\"{host}\" is not a host name"))
+                        .with_hint(FORMS_HINT),
+                );
+            }
+        };
+        (address, port)
+    };
+    let port = parse_port(port).ok_or_else(|| {
+        TargetError::new(
+            input,
+            format!("port \"{port}\" is not a number from 1 to 65535"),
+        )
+    })?;
+    Ok(Endpoint {
+        address: host,
+        port,
+    })
+}
+
+fn parse_port(s: &str) -> Option<u16> {
+    s.parse::<u16>().ok().filter(|&p| p != 0)
+}
+
+fn valid_host_name(host: &str) -> bool {
+    host.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+}
+
+fn parse_postgres(input: &str, s: &str) -> Result<PgTarget, TargetError> {
+    let config = tokio_postgres::Config::from_str(s).map_err(|e| {
+        // The parser's own messages name options, never values.
+        let cause = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| e.to_string());
+        TargetError::new(input, cause).with_hint(FORMS_HINT)
+    })?;
+    let endpoints = endpoints(&config).map_err(|what| TargetError::new(input, what))?;
+    Ok(PgTarget { config, endpoints })
+}
+
+/// The hosts of a connection in the order libpq tries them.
+fn endpoints(config: &tokio_postgres::Config) -> Result<Vec<Endpoint>, String> {
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let ports = config.get_ports();
+    let count = hosts.len().max(addrs.len());
+    if count == 0 {
+        return Err("no host given (add @HOST to the URL or host=HOST)".to_string());
+    }
+    if !hosts.is_empty() && !addrs.is_empty() && hosts.len() != addrs.len() {
+        return Err(format!(
+            "{} hosts but {} hostaddrs; give one hostaddr per host",
+            hosts.len(),
+            addrs.len()
+        ));
+    }
+    if ports.len() > 1 && ports.len() != count {
+        return Err(format!(
+            "{count} hosts but {} ports; give one port, or one per host",
+            ports.len()
+        ));
+    }
+    let mut endpoints = Vec::with_capacity(count);
+    for i in 0..count {
+        let port = match ports.len() {
+            0 => DEFAULT_PORT,
+            1 => ports[0],
+            _ => ports[i],
+        };
+        let address = match (addrs.get(i), hosts.get(i)) {
+            (Some(ip), _) => Address::Ip(*ip),
+            (None, Some(Host::Tcp(name))) => match name.parse::<IpAddr>() {
+                Ok(ip) => Address::Ip(ip),
+                Err(_) => Address::Name(name.clone()),
+            },
+            (None, Some(Host::Unix(dir))) => Address::Socket(dir.clone()),
+            (None, None) => unreachable!("count is the longer of hosts and hostaddrs"),
+        };
+        endpoints.push(Endpoint { address, port });
+    }
+    Ok(endpoints)
+}
+
+/// Hides passwords in raw user input before it is echoed in a message:
+/// the userinfo password of a URL and the value of any `password=` parameter.
+pub fn redact(input: &str) -> String {
+    let mut out = input.to_string();
+    // URL userinfo: scheme://user:password@host
+    if let Some(start) = out.find("://").map(|i| i + 3) {
+        let authority_end = out[start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..authority_end].rfind('@').map(|i| start + i)
+            && let Some(colon) = out[start..at].find(':').map(|i| start + i)
+        {
+            out.replace_range(colon + 1..at, "***");
+        }
+    }
+    // password=value in a conninfo string or a URL query.
+    let lower = out.to_ascii_lowercase();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while let Some(found) = lower[i..].find("password").map(|k| i + k) {
+        let mut j = found + "password".len();
+        let bytes = out.as_bytes();
+        while j < bytes.len() && bytes[j] == b' ' {
+            j += 1;
+        }
+        result.push_str(&out[i..found + "password".len()]);
+        if j < bytes.len() && bytes[j] == b'=' {
+            let value_start = j + 1;
+            let value_end = value_end(&out, value_start);
+            result.push_str(&out[found + "password".len()..value_start]);
+            result.push_str("***");
+            i = value_end;
+        } else {
+            i = found + "password".len();
+        }
+    }
+    result.push_str(&out[i..]);
+    result
+}
+
+/// Where a `password=` value ends: a quoted conninfo value, or the next space or `&`.
+fn value_end(s: &str, start: usize) -> usize {
+    let bytes = s.as_bytes();
+    let mut j = start;
+    while j < bytes.len() && bytes[j] == b' ' {
+        j += 1;
+    }
+    if j < bytes.len() && bytes[j] == b'\'' {
+        j += 1;
+        while j < bytes.len() && bytes[j] != b'\'' {
+            if bytes[j] == b'\\' {
+                j += 1;
+            }
+            j += 1;
+        }
+        return (j + 1).min(bytes.len());
+    }
+    while j < bytes.len() && !matches!(bytes[j], b' ' | b'&' | b'#') {
+        j += 1;
+    }
+    j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(s: &str) -> Endpoint {
+        match s.parse::<Target>().unwrap() {
+            Target::Tcp(e) => e,
+            other => panic!("expected tcp, got {other}"),
+        }
+    }
+
+    fn pg(s: &str) -> PgTarget {
+        match s.parse::<Target>().unwrap() {
+            Target::Postgres(p) => *p,
+            other => panic!("expected postgres, got {other}"),
+        }
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(tcp("db:5432").to_string(), "db:5432");
+        assert_eq!(tcp("tcp://db:6379").to_string(), "db:6379");
+        assert_eq!(tcp("TCP://db:6379/").to_string(), "db:6379");
+        assert_eq!(
+            tcp("127.0.0.1:1").address,
+            Address::Ip([127, 0, 0, 1].into())
+        );
+        assert_eq!(tcp("[::1]:5432").to_string(), "[::1]:5432");
+    }
+
+    #[test]
+    fn bad_host_port_forms_say_what_is_wrong() {
+        for (input, words) in [
+            ("db", "missing port"),
+            ("db:", "port \"\""),
+            ("db:0", "1 to 65535"),
+            ("db:99999", "1 to 65535"),
+            ("db:http", "port \"http\""),
+            (":5432", "missing host"),
+            ("::1:5432", "need brackets"),
+            ("[::1:5432", "missing \"]\""),
+            ("[zz]:5432", "not an IPv6"),
+            ("mysql://db:3306", "unsupported scheme \"mysql\""),
+            ("./server", "looks like a command"),
+            ("db/x:5432", "not a host name"),
+            ("", "empty"),
+        ] {
+            let err = input.parse::<Target>().unwrap_err();
+            assert!(
+                err.message.contains(words),
+                "{input:?}: {:?} lacks {words:?}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_url_is_displayed_without_password() {
+        let t: Target = "postgres://app:s3cret@db:5433/appdb".parse().unwrap();
+        assert_eq!(t.to_string(), "postgres app@db:5433/appdb");
+        assert!(!format!("{t:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn postgres_defaults_port_and_database() {
+        let p = pg("postgresql://app@db");
+        assert_eq!(p.to_string(), "app@db:5432/app");
+    }
+
+    #[test]
+    fn keyword_conninfo_with_several_hosts() {
+        let p = pg("host=a,b port=5432,5433 user=u dbname=d password='x y'");
+        assert_eq!(p.to_string(), "u@a:5432,b:5433/d");
+        assert_eq!(p.config.get_password(), Some(&b"x y"[..]));
+    }
+
+    #[test]
+    fn socket_directory_host() {
+        let p = pg("host=/run/pg port=5999 user=u");
+        assert_eq!(
+            p.endpoints[0].socket_path().unwrap(),
+            PathBuf::from("/run/pg/.s.PGSQL.5999")
+        );
+    }
+
+    #[test]
+    fn postgres_target_without_host_is_an_error() {
+        let err = "user=app dbname=x".parse::<Target>().unwrap_err();
+        assert!(err.message.contains("no host"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_urls_never_echo_the_password() {
+        for input in [
+            "postgres://app:s3cret@db:notaport/x",
+            "postgres://app:s3cret@db/x?bogus=1",
+            "host=db password=s3cret port=zz",
+            "host=db password='s3cret' sslmode=nope",
+            "postgress://app:s3cret@db/x",
+        ] {
+            let err = input.parse::<Target>().unwrap_err();
+            assert!(!err.message.contains("s3cret"), "{input}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn redact_hides_url_and_keyword_passwords() {
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("host=h password='a b\\'c' user=u"),
+            "host=h password=*** user=u"
+        );
+        assert_eq!(
+            redact("postgres://h/db?password=pw&x=1"),
+            "postgres://h/db?password=***&x=1"
+        );
+        assert_eq!(redact("PASSWORD = pw"), "PASSWORD =***");
+    }
+}

@@ -1,0 +1,10 @@
+//! pgwait's integration tests: the real binary against real PostgreSQL servers.
+//!
+//! One test binary with modules, so that it links once.
+
+mod harness;
+
+mod command_line;
+mod exec;
+mod signals;
+mod waiting;
