@@ -39,11 +39,12 @@ pub fn run(plan: Plan) -> ExitCode {
         let limits = Limits {
             deadline: plan.timeout.map(|t| tokio::time::Instant::now() + t),
             attempt_timeout: plan.connect_timeout,
+            fail_fast: plan.fail_fast,
         };
         tokio::select! {
             biased;
             () = stop.wait() => None,
-            outcome = wait::wait_all(plan.targets, limits, reporter) => Some(outcome),
+            outcome = wait::wait_all(plan.targets, plan.checks, limits, reporter) => Some(outcome),
         }
     });
     // Closes every socket now; never waits for a name lookup stuck in a worker thread.
@@ -73,13 +74,25 @@ pub fn run(plan: Plan) -> ExitCode {
                         "{}: not ready after {waited} ({} attempts): {}",
                         target.name, target.attempts, target.last
                     ),
-                    None,
+                    target.last.hint.as_deref(),
                 );
             }
             if let Some(program) = program {
                 reporter.error(&format!("timed out; {program} was not run"), None);
             }
             ExitCode::Timeout
+        }
+        Some(Outcome::Failed(target)) => {
+            reporter.error(
+                &format!("{}: {}", target.name, target.last),
+                target.last.hint.as_deref(),
+            );
+            let not_run = program.map_or(String::new(), |p| format!("; {p} was not run"));
+            reporter.error(
+                &format!("waiting cannot fix this, so pgwait stops{not_run} (--no-fail-fast waits anyway)"),
+                None,
+            );
+            ExitCode::Permanent
         }
         None | Some(Outcome::Ready) => {
             let not_run = program.map_or(String::new(), |p| format!("; {p} was not run"));

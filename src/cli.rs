@@ -9,6 +9,7 @@ use clap::Parser;
 
 use crate::exit_code::ExitCode;
 use crate::plan::{Plan, PlanError};
+use crate::probe::checks::Check;
 use crate::report::Verbosity;
 use crate::target::{Target, TargetError};
 
@@ -57,6 +58,71 @@ pub struct Cli {
     )]
     pub connect_timeout: Duration,
 
+    /// Also wait until this role exists and can log in (repeatable).
+    #[arg(
+        long = "role",
+        value_name = "NAME",
+        env = "PGWAIT_ROLE",
+        value_delimiter = ',',
+        help_heading = CHECKS
+    )]
+    pub roles: Vec<String>,
+
+    /// Also wait until this schema exists (repeatable).
+    #[arg(
+        long = "schema",
+        value_name = "NAME",
+        env = "PGWAIT_SCHEMA",
+        value_delimiter = ',',
+        help_heading = CHECKS
+    )]
+    pub schemas: Vec<String>,
+
+    /// Also wait until this table, view, materialized view, partitioned or foreign table
+    /// exists (repeatable). An unqualified name resolves through the user's search_path,
+    /// as the app's own queries would; quote mixed case as in SQL: '"MyTable"'.
+    #[arg(
+        long = "table",
+        value_name = "[SCHEMA.]NAME",
+        env = "PGWAIT_TABLE",
+        value_delimiter = ',',
+        help_heading = CHECKS
+    )]
+    pub tables: Vec<String>,
+
+    /// Also wait until this extension is installed in the database (repeatable).
+    #[arg(
+        long = "extension",
+        value_name = "NAME",
+        env = "PGWAIT_EXTENSION",
+        value_delimiter = ',',
+        help_heading = CHECKS
+    )]
+    pub extensions: Vec<String>,
+
+    /// Also wait until this query returns a row whose first column is neither NULL nor
+    /// false (repeatable). It runs in a read-only transaction that is always rolled back.
+    #[arg(
+        long = "query",
+        value_name = "SQL",
+        env = "PGWAIT_QUERY",
+        help_heading = CHECKS
+    )]
+    pub queries: Vec<String>,
+
+    /// Also wait until the server is a primary (not in recovery), so it accepts writes.
+    #[arg(
+        long,
+        env = "PGWAIT_PRIMARY",
+        help_heading = CHECKS
+    )]
+    pub primary: bool,
+
+    /// Keep waiting after a permanent failure (wrong password, missing role or database),
+    /// for setups where another job fixes it later. Default: stop at once with exit 3.
+    #[arg(long, env = "PGWAIT_NO_FAIL_FAST")]
+    pub no_fail_fast: bool,
+
     /// Print only errors.
     #[arg(short, long, env = "PGWAIT_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
@@ -69,6 +135,9 @@ pub struct Cli {
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
+
+/// The help section of the readiness checks.
+const CHECKS: &str = "Checks (on every PostgreSQL target, all in the same attempt)";
 
 fn long_help_footer() -> String {
     format!(
@@ -83,9 +152,17 @@ fn long_help_footer() -> String {
     pgwait db:5432
 
 Environment:
+  Wait for the app's migrations: its role and its outbox table, on a primary:
+    pgwait \"$DATABASE_URL\" --role app --table outbox_messages --primary -- ./poller
+
+  Wait until a query says the data is there:
+    pgwait \"$DATABASE_URL\" --query \"SELECT count(*) > 0 FROM schema_migrations\"
+
+Environment:
   DATABASE_URL            target used when none is given
-  PGWAIT_TIMEOUT, PGWAIT_CONNECT_TIMEOUT, PGWAIT_QUIET, PGWAIT_VERBOSE
-                          defaults for the options of the same name
+  PGWAIT_<OPTION>         default for --<option>, e.g. PGWAIT_TIMEOUT=90s,
+                          PGWAIT_TABLE=a,b (lists are comma-separated, except
+                          PGWAIT_QUERY, which holds one query)
 
 {}",
         ExitCode::help_table()
@@ -108,6 +185,7 @@ impl Cli {
     /// Resolves the raw command line into a plan. `env` looks up environment variables
     /// (injected so that tests need not touch the process environment).
     pub fn into_plan(self, env: impl Fn(&str) -> Option<String>) -> Result<Plan, PlanError> {
+        let checks = self.checks()?;
         let mut inputs: Vec<(String, String)> = self
             .targets
             .into_iter()
@@ -141,14 +219,60 @@ impl Cli {
             (_, true) => Verbosity::Verbose,
             _ => Verbosity::Normal,
         };
+        if !checks.is_empty() && !targets.iter().any(|t| matches!(t, Target::Postgres(_))) {
+            return Err(PlanError {
+                message: format!("{} needs a PostgreSQL target", checks[0].flag()),
+                hint: Some(
+                    "checks log in to run; give a postgres:// URL or conninfo, not HOST:PORT"
+                        .to_string(),
+                ),
+            });
+        }
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
         Ok(Plan {
             targets,
             timeout: nonzero(self.timeout),
             connect_timeout: nonzero(self.connect_timeout),
+            checks,
+            fail_fast: !self.no_fail_fast,
             verbosity,
             command: self.command,
         })
+    }
+
+    /// The checks in a fixed order: role, schema, table, extension, primary, query. Names
+    /// must not be empty.
+    fn checks(&self) -> Result<Vec<Check>, PlanError> {
+        let mut checks = Vec::new();
+        type MakeCheck = fn(String) -> Check;
+        let groups: [(&Vec<String>, MakeCheck); 5] = [
+            (&self.roles, Check::Role),
+            (&self.schemas, Check::Schema),
+            (&self.tables, Check::Table),
+            (&self.extensions, Check::Extension),
+            (&self.queries, Check::Query),
+        ];
+        for (values, make) in groups {
+            for value in values {
+                let check = make(value.trim().to_string());
+                if value.trim().is_empty() {
+                    return Err(PlanError {
+                        message: format!("{} needs a non-empty value", check.flag()),
+                        hint: None,
+                    });
+                }
+                checks.push(check);
+            }
+        }
+        if self.primary {
+            // Before --query, so a query runs only on the server the app will write to.
+            let at = checks
+                .iter()
+                .position(|c| matches!(c, Check::Query(_)))
+                .unwrap_or(checks.len());
+            checks.insert(at, Check::Primary);
+        }
+        Ok(checks)
     }
 }
 
@@ -222,6 +346,55 @@ mod tests {
             err.message
         );
         assert!(!err.message.contains("hunter2"));
+    }
+
+    #[test]
+    fn checks_are_collected_in_a_fixed_order() {
+        let cli = parse(&[
+            "postgres://a@h/d",
+            "--query",
+            "SELECT 1, 2",
+            "--table",
+            "t1,s.t2",
+            "--primary",
+            "--role",
+            "app",
+        ])
+        .unwrap();
+        let plan = cli.into_plan(no_env).unwrap();
+        assert_eq!(
+            plan.checks,
+            [
+                Check::Role("app".into()),
+                Check::Table("t1".into()),
+                Check::Table("s.t2".into()),
+                Check::Primary,
+                Check::Query("SELECT 1, 2".into()),
+            ]
+        );
+        assert!(plan.fail_fast);
+    }
+
+    #[test]
+    fn checks_need_a_postgres_target_and_a_name() {
+        let err = parse(&["db:5432", "--table", "t"])
+            .unwrap()
+            .into_plan(no_env)
+            .unwrap_err();
+        assert!(
+            err.message.contains("--table needs a PostgreSQL target"),
+            "{}",
+            err.message
+        );
+        let err = parse(&["postgres://a@h/d", "--schema", " "])
+            .unwrap()
+            .into_plan(no_env)
+            .unwrap_err();
+        assert!(
+            err.message.contains("--schema needs a non-empty value"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

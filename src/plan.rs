@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use crate::probe::checks::Check;
 use crate::report::Verbosity;
 use crate::target::Target;
 
@@ -14,6 +15,10 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// The bound on one attempt; `None` leaves attempts unbounded.
     pub connect_timeout: Option<Duration>,
+    /// What must hold on every PostgreSQL target, all in the same attempt.
+    pub checks: Vec<Check>,
+    /// End the wait at the first permanent failure (exit 3).
+    pub fail_fast: bool,
     pub verbosity: Verbosity,
     /// The command to exec once ready; empty when there is none.
     pub command: Vec<OsString>,

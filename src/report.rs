@@ -96,11 +96,13 @@ impl Reporter {
     }
 }
 
-/// A duration as a person reads it: `250ms`, `1.25s`, `42.0s`, `2m 5s`.
+/// A duration as a person reads it: `250ms`, `5s`, `1.25s`, `42.0s`, `2m 5s`.
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() == 0 && secs < 60.0 {
+        format!("{}s", d.as_secs())
     } else if secs < 10.0 {
         format!("{secs:.2}s")
     } else if secs < 60.0 {
@@ -118,7 +120,8 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(human_duration(Duration::from_millis(1254)), "1.25s");
-        assert_eq!(human_duration(Duration::from_secs(42)), "42.0s");
+        assert_eq!(human_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(human_duration(Duration::from_millis(42_040)), "42.0s");
         assert_eq!(human_duration(Duration::from_millis(125_900)), "2m 5s");
     }
 

@@ -11,10 +11,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
+use crate::probe::checks::Check;
 use crate::probe::postgres::PostgresProbe;
 use crate::probe::tcp::TcpProbe;
-use crate::probe::{Failure, Pace, Probe};
-use crate::report::Reporter;
+use crate::probe::{Class, Failure, Pace, Probe, diagnosis};
+use crate::report::{Reporter, human_duration};
 use crate::target::Target;
 
 /// Limits that apply to every target.
@@ -24,6 +25,8 @@ pub struct Limits {
     pub deadline: Option<Instant>,
     /// The bound on one attempt; `None` leaves attempts unbounded.
     pub attempt_timeout: Option<Duration>,
+    /// End the wait at the first permanent failure.
+    pub fail_fast: bool,
 }
 
 /// How waiting for one target ended.
@@ -35,6 +38,11 @@ pub enum TargetOutcome {
         last: Failure,
         attempts: u32,
     },
+    /// A permanent failure ended the wait (fail-fast).
+    Failed {
+        failure: Failure,
+        attempts: u32,
+    },
 }
 
 /// How waiting for all targets ended.
@@ -43,6 +51,8 @@ pub enum Outcome {
     Ready,
     /// The targets that were not ready, in the order they were given.
     TimedOut(Vec<NotReady>),
+    /// A target failed permanently; the others were abandoned.
+    Failed(NotReady),
 }
 
 #[derive(Debug)]
@@ -52,11 +62,18 @@ pub struct NotReady {
     pub attempts: u32,
 }
 
-/// Waits for every target concurrently under one deadline.
-pub async fn wait_all(targets: Vec<Target>, limits: Limits, reporter: Reporter) -> Outcome {
+/// Waits for every target concurrently under one deadline. The checks apply to every
+/// PostgreSQL target.
+pub async fn wait_all(
+    targets: Vec<Target>,
+    checks: Vec<Check>,
+    limits: Limits,
+    reporter: Reporter,
+) -> Outcome {
     let mut tasks = JoinSet::new();
     for (index, target) in targets.into_iter().enumerate() {
         let seed = Backoff::seed_from_environment().wrapping_add(index as u64);
+        let checks = checks.clone();
         tasks.spawn(async move {
             let name = target.to_string();
             let backoff = Backoff::new(seed);
@@ -66,7 +83,7 @@ pub async fn wait_all(targets: Vec<Target>, limits: Limits, reporter: Reporter) 
                     wait_target(&name, &mut probe, limits, backoff, reporter).await
                 }
                 Target::Postgres(pg) => {
-                    let mut probe = PostgresProbe::new(*pg);
+                    let mut probe = PostgresProbe::new(*pg, checks, limits.attempt_timeout);
                     wait_target(&name, &mut probe, limits, backoff, reporter).await
                 }
             };
@@ -76,15 +93,23 @@ pub async fn wait_all(targets: Vec<Target>, limits: Limits, reporter: Reporter) 
     let mut not_ready = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((index, name, TargetOutcome::TimedOut { last, attempts })) => not_ready.push((
-                index,
-                NotReady {
+            Ok((_, _, TargetOutcome::Ready)) => {}
+            Ok((index, name, TargetOutcome::TimedOut { last, attempts })) => {
+                let target = NotReady {
                     name,
                     last,
                     attempts,
-                },
-            )),
-            Ok((_, _, TargetOutcome::Ready)) => {}
+                };
+                not_ready.push((index, target));
+            }
+            Ok((_, name, TargetOutcome::Failed { failure, attempts })) => {
+                // Dropping the set aborts the other targets' waits.
+                return Outcome::Failed(NotReady {
+                    name,
+                    last: failure,
+                    attempts,
+                });
+            }
             // A probe that panicked is a bug; let it surface as one.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
@@ -97,8 +122,9 @@ pub async fn wait_all(targets: Vec<Target>, limits: Limits, reporter: Reporter) 
     }
 }
 
-/// Attempts one target until it is ready or the deadline passes. Each new kind of
-/// failure is reported when it first appears, so no retry loop is ever silent.
+/// Attempts one target until it is ready, the deadline passes, or (with fail-fast) a
+/// permanent failure. Each new kind of failure is reported when it first appears, so no
+/// retry loop is ever silent.
 pub async fn wait_target<P: Probe>(
     name: &str,
     probe: &mut P,
@@ -135,29 +161,41 @@ pub async fn wait_target<P: Probe>(
                         attempts,
                     };
                 }
-                Err(_) => Err(Failure::new(
-                    probe.phase(),
-                    Pace::Backoff,
-                    format!(
-                        "no answer within {} (--connect-timeout)",
-                        crate::report::human_duration(limits.attempt_timeout.unwrap_or_default())
-                    ),
-                )),
+                Err(_) => {
+                    probe.reset();
+                    Err(diagnosis::no_answer(
+                        probe.phase(),
+                        limits.attempt_timeout.unwrap_or_default(),
+                    ))
+                }
             },
         };
         let failure = match result {
             Ok(()) => {
                 reporter.info(&format!(
                     "{name}: ready after {} ({attempts} attempt{})",
-                    crate::report::human_duration(start.elapsed()),
+                    human_duration(start.elapsed()),
                     if attempts == 1 { "" } else { "s" }
                 ));
                 return TargetOutcome::Ready;
             }
             Err(failure) => failure,
         };
+        let permanent = failure.class == Class::Permanent;
+        if permanent && limits.fail_fast {
+            return TargetOutcome::Failed { failure, attempts };
+        }
         if seen_kinds.insert(failure.kind()) {
-            reporter.info(&format!("{name}: not ready: {failure}"));
+            let mut text = format!("{name}: not ready: {failure}");
+            if permanent {
+                // Only under --no-fail-fast: say once why this may never heal.
+                text.push_str(" (permanent; waiting anyway: --no-fail-fast)");
+                if let Some(hint) = &failure.hint {
+                    text.push('\n');
+                    text.push_str(reporter.hint_block(hint).trim_end());
+                }
+            }
+            reporter.info(&text);
         } else {
             reporter.verbose(&format!("{name}: attempt {attempts}: {failure}"));
         }
@@ -236,6 +274,7 @@ mod tests {
         Limits {
             deadline: deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
             attempt_timeout: attempt_ms.map(Duration::from_millis),
+            fail_fast: true,
         }
     }
 

@@ -6,8 +6,11 @@
 use std::fmt;
 use std::future::Future;
 
+pub mod checks;
+pub mod diagnosis;
 pub mod net;
 pub mod postgres;
+mod sniff;
 pub mod tcp;
 
 /// The step of an attempt that was under way.
@@ -39,11 +42,22 @@ pub enum Pace {
     Backoff,
 }
 
+/// Whether waiting can fix a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Keep waiting: the server is not there yet, starting, busy, or a check does not
+    /// hold yet.
+    Transient,
+    /// Only a person can fix it: wrong password, missing role, bad query.
+    Permanent,
+}
+
 /// Why an attempt did not make the target ready. Never holds a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub phase: Phase,
     pub pace: Pace,
+    pub class: Class,
     /// Which host of a target with several, as `host:port`; `None` for a single host.
     pub endpoint: Option<String>,
     /// What went wrong, lowercase, no trailing period.
@@ -53,29 +67,44 @@ pub struct Failure {
     pub detail: Option<String>,
     /// The server's HINT, passed on.
     pub server_hint: Option<String>,
+    /// pgwait's own advice, chosen by the cause.
+    pub hint: Option<String>,
 }
 
 impl Failure {
+    /// A transient failure; see [`Failure::permanent`] and [`Failure::with_hint`].
     pub fn new(phase: Phase, pace: Pace, message: impl Into<String>) -> Self {
         Failure {
             phase,
             pace,
+            class: Class::Transient,
             endpoint: None,
             message: message.into(),
             sqlstate: None,
             detail: None,
             server_hint: None,
+            hint: None,
         }
     }
 
-    /// What makes two failures "the same kind" for reporting: the same step and the same
-    /// SQLSTATE, or the same message when there is none.
+    pub fn permanent(mut self) -> Self {
+        self.class = Class::Permanent;
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// What makes two failures "the same kind" for reporting: the same step, host and
+    /// message (which includes the SQLSTATE when there is one).
     pub fn kind(&self) -> String {
         let endpoint = self.endpoint.as_deref().unwrap_or("");
-        match &self.sqlstate {
-            Some(code) => format!("{}|{endpoint}|{code}", self.phase),
-            None => format!("{}|{endpoint}|{}", self.phase, self.message),
-        }
+        format!(
+            "{}|{endpoint}|{}|{:?}",
+            self.phase, self.message, self.sqlstate
+        )
     }
 }
 
@@ -108,4 +137,7 @@ pub trait Probe: Send {
 
     /// The step the latest attempt had reached, read after the attempt ran out of time.
     fn phase(&self) -> Phase;
+
+    /// Forgets any state kept between attempts; called after an attempt ran out of time.
+    fn reset(&mut self) {}
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpStream;
 
-use super::{Failure, Pace, Phase};
+use super::{Failure, Pace, Phase, diagnosis};
 use crate::target::{Address, Endpoint};
 
 /// The socket addresses of an endpoint, resolved anew at every attempt: in a Docker
@@ -17,17 +17,15 @@ pub async fn resolve(endpoint: &Endpoint) -> Result<Vec<SocketAddr>, Failure> {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), endpoint.port))
                 .await
                 .map_err(|e| {
-                    Failure::new(
-                        Phase::Resolve,
-                        Pace::Poll,
+                    diagnosis::unresolvable(
+                        name,
                         format!("cannot resolve \"{name}\": {}", describe_io(&e)),
                     )
                 })?
                 .collect();
             if addrs.is_empty() {
-                return Err(Failure::new(
-                    Phase::Resolve,
-                    Pace::Poll,
+                return Err(diagnosis::unresolvable(
+                    name,
                     format!("\"{name}\" resolves to no address"),
                 ));
             }
@@ -56,7 +54,13 @@ pub async fn connect(endpoint: &Endpoint, addrs: &[SocketAddr]) -> Result<TcpStr
         Address::Name(_) => format!("{} (at {addr})", describe_io(&e)),
         _ => describe_io(&e),
     };
-    Err(Failure::new(Phase::Connect, Pace::Poll, message))
+    Err(match e.kind() {
+        io::ErrorKind::ConnectionRefused => diagnosis::refused(endpoint, message),
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            diagnosis::unreachable(endpoint, message)
+        }
+        _ => Failure::new(Phase::Connect, Pace::Poll, message),
+    })
 }
 
 /// An I/O error in lowercase words, without the `(os error N)` suffix.

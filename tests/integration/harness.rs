@@ -467,6 +467,59 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("{sql}: {}", pg_error(&e)));
     }
 
+    /// Replaces pg_hba.conf (before start, or followed by a reload).
+    pub fn set_hba(&self, lines: &str) {
+        let path = self.data.join("pg_hba.conf");
+        std::fs::write(
+            &path,
+            format!("local all all trust\nlocal replication all trust\n{lines}\n"),
+        )
+        .unwrap();
+        give_to_server_user(&path);
+    }
+
+    /// A streaming standby of this (running) server, made with `pg_basebackup -R`. Not
+    /// started.
+    pub fn standby(&self) -> Cluster {
+        let dir = server_owned_tempdir("pgwait-standby-");
+        let data = dir.path().join("data");
+        run_ok(
+            as_server_user(&mut Command::new(bindir().join("pg_basebackup")))
+                .arg("-h")
+                .arg(&self.socket_dir)
+                .args([
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-R",
+                    "-X",
+                    "stream",
+                ])
+                .arg("-D")
+                .arg(&data),
+        );
+        let mut standby = Cluster::from_data(dir.path(), data);
+        standby._dir = Some(dir);
+        standby
+    }
+
+    /// Promotes a standby (pg_ctl promote, which works without a login).
+    pub fn promote(&self) {
+        run_ok(
+            as_server_user(&mut Command::new(bindir().join("pg_ctl")))
+                .arg("promote")
+                .arg("-D")
+                .arg(&self.data),
+        );
+    }
+
+    /// How many logins the server log shows for a user so far (needs log_connections).
+    pub fn logins(&self, user: &str) -> usize {
+        let needle = format!("connection authorized: user={user} ");
+        self.server_log().matches(&needle).count()
+    }
+
     /// Stops the server (fast shutdown) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -4,7 +4,9 @@
 
 mod harness;
 
+mod checks;
 mod command_line;
+mod diagnoses;
 mod exec;
 mod signals;
 mod waiting;
