@@ -25,6 +25,9 @@ pub fn run(plan: Plan) -> ExitCode {
         }
     };
 
+    for warning in &plan.warnings {
+        reporter.warn(warning);
+    }
     let names: Vec<String> = plan.targets.iter().map(ToString::to_string).collect();
     reporter.info(&format!(
         "waiting {} for {}",

@@ -3,15 +3,18 @@
 //! [`Cli::into_plan`] turns raw input into a validated [`Plan`].
 
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
 
 use crate::exit_code::ExitCode;
+use crate::libpq::Environment;
 use crate::plan::{Plan, PlanError};
 use crate::probe::checks::Check;
 use crate::report::Verbosity;
-use crate::target::{Target, TargetError};
+use crate::secret::Secret;
+use crate::target::{self, Target, TargetError};
 
 /// Wait until PostgreSQL is really ready, then run a command in pgwait's place.
 ///
@@ -47,16 +50,26 @@ pub struct Cli {
     )]
     pub timeout: Duration,
 
-    /// Bound one attempt as a whole: name resolution, TCP, login and checks; 0 means no
-    /// bound.
+    /// Bound one attempt as a whole: name resolution, TCP, TLS, login and checks; 0 means
+    /// no bound [default: the target's connect_timeout or PGCONNECT_TIMEOUT, else 5s].
     #[arg(
         long,
         value_name = "DURATION",
-        default_value = "5s",
         env = "PGWAIT_CONNECT_TIMEOUT",
         value_parser = parse_duration
     )]
-    pub connect_timeout: Duration,
+    pub connect_timeout: Option<Duration>,
+
+    /// Read the password from this file, e.g. a Docker or Kubernetes secret such as
+    /// /run/secrets/db_password (one trailing newline is ignored). Keeps the password out
+    /// of the command line and the environment. A password in the target itself wins.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "PGWAIT_PASSWORD_FILE",
+        hide_env_values = true
+    )]
+    pub password_file: Option<PathBuf>,
 
     /// Also wait until this role exists and can log in (repeatable).
     #[arg(
@@ -139,6 +152,39 @@ pub struct Cli {
 /// The help section of the readiness checks.
 const CHECKS: &str = "Checks (on every PostgreSQL target, all in the same attempt)";
 
+/// The bound on one attempt when neither --connect-timeout nor the target sets one.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn plan_error(origin: &str, e: TargetError) -> PlanError {
+    PlanError {
+        message: format!("{origin}{}", e.message),
+        hint: e.hint,
+    }
+}
+
+/// Reads `--password-file`: the whole file, less one trailing newline.
+fn read_password_file(path: &Path) -> Result<Secret, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError {
+        message: format!(
+            "cannot read --password-file \"{}\": {}",
+            path.display(),
+            crate::probe::net::describe_io(&e)
+        ),
+        hint: Some("check the path and that pgwait's user may read it (Docker mounts secrets at /run/secrets/NAME)".to_string()),
+    })?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(PlanError {
+            message: format!("--password-file \"{}\" is empty", path.display()),
+            hint: None,
+        });
+    }
+    Ok(Secret::new(password))
+}
+
 fn long_help_footer() -> String {
     format!(
         "Examples:
@@ -159,7 +205,12 @@ Environment:
     pgwait \"$DATABASE_URL\" --query \"SELECT count(*) > 0 FROM schema_migrations\"
 
 Environment:
-  DATABASE_URL            target used when none is given
+  DATABASE_URL            target used when none is given; without it, the
+                          PG* variables and libpq's defaults, like a bare psql
+  PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE PGSSLMODE
+  PGSSLROOTCERT PGSSLCERT PGSSLKEY PGCONNECT_TIMEOUT PGAPPNAME
+  PGTARGETSESSIONATTRS PGOPTIONS
+                          as in libpq: values in the target win, then these
   PGWAIT_<OPTION>         default for --<option>, e.g. PGWAIT_TIMEOUT=90s,
                           PGWAIT_TABLE=a,b (lists are comma-separated, except
                           PGWAIT_QUERY, which holds one query)
@@ -184,35 +235,43 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 impl Cli {
     /// Resolves the raw command line into a plan. `env` looks up environment variables
     /// (injected so that tests need not touch the process environment).
-    pub fn into_plan(self, env: impl Fn(&str) -> Option<String>) -> Result<Plan, PlanError> {
+    pub fn into_plan(self, env: &Environment) -> Result<Plan, PlanError> {
         let checks = self.checks()?;
-        let mut inputs: Vec<(String, String)> = self
-            .targets
-            .into_iter()
-            .map(|t| (String::new(), t))
-            .collect();
-        if inputs.is_empty() {
-            match env("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
-                Some(url) => inputs.push(("DATABASE_URL: ".to_string(), url)),
-                None => {
-                    return Err(PlanError {
-                        message: "no target to wait for".to_string(),
-                        hint: Some(
-                            "name one, e.g. pgwait postgres://app@db:5432/app or pgwait db:5432,\n\
-                             or set DATABASE_URL"
-                                .to_string(),
-                        ),
-                    });
+        let password_file = match &self.password_file {
+            Some(path) => Some((read_password_file(path)?, path.clone())),
+            None => None,
+        };
+        let mut warnings = Vec::new();
+        let mut targets = Vec::with_capacity(self.targets.len().max(1));
+        let parsed = if self.targets.is_empty() {
+            match env.var("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
+                Some(url) => vec![
+                    target::parse(url, env, password_file.as_ref())
+                        .map_err(|e| plan_error("DATABASE_URL: ", e))?,
+                ],
+                // Like a bare psql: the PG* environment and libpq's defaults.
+                None => vec![
+                    target::from_environment(env, password_file.as_ref())
+                        .map_err(|e| plan_error("", e))?,
+                ],
+            }
+        } else {
+            let mut parsed = Vec::with_capacity(self.targets.len());
+            for input in &self.targets {
+                parsed.push(
+                    target::parse(input, env, password_file.as_ref())
+                        .map_err(|e| plan_error("", e))?,
+                );
+            }
+            parsed
+        };
+        for (target, target_warnings) in parsed {
+            targets.push(target);
+            for warning in target_warnings {
+                if !warnings.contains(&warning) {
+                    warnings.push(warning);
                 }
             }
-        }
-        let mut targets = Vec::with_capacity(inputs.len());
-        for (origin, input) in inputs {
-            let target: Target = input.parse().map_err(|e: TargetError| PlanError {
-                message: format!("{origin}{}", e.message),
-                hint: e.hint,
-            })?;
-            targets.push(target);
         }
         let verbosity = match (self.quiet, self.verbose) {
             (true, _) => Verbosity::Quiet,
@@ -229,13 +288,26 @@ impl Cli {
             });
         }
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
+        // --connect-timeout when given; else a target's own connect_timeout (or
+        // PGCONNECT_TIMEOUT); else 5 s.
+        if let Some(explicit) = self.connect_timeout {
+            for target in &mut targets {
+                if let Target::Postgres(pg) = target {
+                    pg.connect_timeout = nonzero(explicit);
+                }
+            }
+        }
         Ok(Plan {
             targets,
             timeout: nonzero(self.timeout),
-            connect_timeout: nonzero(self.connect_timeout),
+            connect_timeout: match self.connect_timeout {
+                Some(explicit) => nonzero(explicit),
+                None => Some(DEFAULT_CONNECT_TIMEOUT),
+            },
             checks,
             fail_fast: !self.no_fail_fast,
             verbosity,
+            warnings,
             command: self.command,
         })
     }
@@ -285,8 +357,12 @@ mod tests {
         Cli::try_parse_from(std::iter::once("pgwait").chain(args.iter().copied()))
     }
 
-    fn no_env(_: &str) -> Option<String> {
-        None
+    fn env_with(vars: &[(&str, &str)]) -> Environment {
+        Environment::with_vars(vars)
+    }
+
+    fn no_env() -> Environment {
+        env_with(&[])
     }
 
     #[test]
@@ -308,7 +384,7 @@ mod tests {
     fn zero_timeout_means_no_limit() {
         let plan = parse(&["-t", "0", "db:1"])
             .unwrap()
-            .into_plan(no_env)
+            .into_plan(&no_env())
             .unwrap();
         assert_eq!(plan.timeout, None);
         assert_eq!(plan.connect_timeout, Some(Duration::from_secs(5)));
@@ -317,31 +393,77 @@ mod tests {
     #[test]
     fn command_follows_double_dash_byte_exact() {
         let cli = parse(&["db:1", "--", "./server", "--port", "8080", "-v", ""]).unwrap();
-        let plan = cli.into_plan(no_env).unwrap();
+        let plan = cli.into_plan(&no_env()).unwrap();
         assert_eq!(plan.targets.len(), 1);
         assert_eq!(plan.command, ["./server", "--port", "8080", "-v", ""]);
     }
 
     #[test]
     fn database_url_is_the_default_target() {
-        let env = |k: &str| (k == "DATABASE_URL").then(|| "postgres://a:pw@h/d".to_string());
-        let plan = parse(&[]).unwrap().into_plan(env).unwrap();
+        let env = env_with(&[("DATABASE_URL", "postgres://a:pw@h/d"), ("PGHOST", "other")]);
+        let plan = parse(&[]).unwrap().into_plan(&env).unwrap();
         assert_eq!(plan.targets[0].to_string(), "postgres a@h:5432/d");
     }
 
     #[test]
-    fn no_target_says_how_to_name_one() {
-        let err = parse(&[]).unwrap().into_plan(no_env).unwrap_err();
-        assert_eq!(err.message, "no target to wait for");
-        assert!(err.hint.unwrap().contains("DATABASE_URL"));
+    fn no_target_and_no_database_url_means_the_pg_environment_like_psql() {
+        let env = env_with(&[("PGHOST", "db"), ("PGUSER", "app")]);
+        let plan = parse(&[]).unwrap().into_plan(&env).unwrap();
+        assert_eq!(plan.targets[0].to_string(), "postgres app@db:5432/app");
+        let mut nobody = no_env();
+        nobody.os_user = None;
+        let err = parse(&[]).unwrap().into_plan(&nobody).unwrap_err();
+        assert!(err.message.contains("PGUSER"), "{}", err.message);
+    }
+
+    #[test]
+    fn connect_timeout_comes_from_the_flag_then_the_target_then_5s() {
+        let env = env_with(&[("PGCONNECT_TIMEOUT", "9")]);
+        let plan = parse(&["host=h user=u"]).unwrap().into_plan(&env).unwrap();
+        let Target::Postgres(pg) = &plan.targets[0] else {
+            panic!()
+        };
+        assert_eq!(pg.connect_timeout, Some(Duration::from_secs(9)));
+        let plan = parse(&["host=h user=u", "--connect-timeout", "1s"])
+            .unwrap()
+            .into_plan(&env)
+            .unwrap();
+        let Target::Postgres(pg) = &plan.targets[0] else {
+            panic!()
+        };
+        assert_eq!(pg.connect_timeout, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn password_file_is_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("pgwait-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("db_password");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        assert_eq!(read_password_file(&secret).unwrap().expose(), "s3cret");
+        std::fs::write(&secret, "").unwrap();
+        assert!(
+            read_password_file(&secret)
+                .unwrap_err()
+                .message
+                .contains("is empty")
+        );
+        let err = read_password_file(&dir.join("missing")).unwrap_err();
+        assert!(
+            err.message.contains("cannot read --password-file"),
+            "{}",
+            err.message
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn bad_database_url_names_its_origin_without_the_password() {
-        let env = |_: &str| Some("postgres://a:hunter2@h:bad/d".to_string());
-        let err = parse(&[]).unwrap().into_plan(env).unwrap_err();
+        let env = env_with(&[("DATABASE_URL", "postgres://a:hunter2@h:bad/d")]);
+        let err = parse(&[]).unwrap().into_plan(&env).unwrap_err();
         assert!(
-            err.message.starts_with("DATABASE_URL: invalid target"),
+            err.message
+                .starts_with("DATABASE_URL: invalid connection string"),
             "{}",
             err.message
         );
@@ -361,7 +483,7 @@ mod tests {
             "app",
         ])
         .unwrap();
-        let plan = cli.into_plan(no_env).unwrap();
+        let plan = cli.into_plan(&no_env()).unwrap();
         assert_eq!(
             plan.checks,
             [
@@ -379,7 +501,7 @@ mod tests {
     fn checks_need_a_postgres_target_and_a_name() {
         let err = parse(&["db:5432", "--table", "t"])
             .unwrap()
-            .into_plan(no_env)
+            .into_plan(&no_env())
             .unwrap_err();
         assert!(
             err.message.contains("--table needs a PostgreSQL target"),
@@ -388,7 +510,7 @@ mod tests {
         );
         let err = parse(&["postgres://a@h/d", "--schema", " "])
             .unwrap()
-            .into_plan(no_env)
+            .into_plan(&no_env())
             .unwrap_err();
         assert!(
             err.message.contains("--schema needs a non-empty value"),

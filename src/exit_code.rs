@@ -9,7 +9,7 @@ pub enum ExitCode {
     Ready,
     /// A bug or an unexpected failure of the machine itself.
     Internal,
-    /// The command line could not be understood: bad flag, URL, duration or no target.
+    /// The command line could not be understood: bad flag, URL, duration, password file.
     Usage,
     /// A target failed in a way that waiting cannot fix.
     Permanent,
@@ -33,7 +33,7 @@ impl ExitCode {
         (ExitCode::Internal, "internal error"),
         (
             ExitCode::Usage,
-            "usage error: bad flag, target, URL or duration, or no target",
+            "usage error: bad flag, target, URL, duration or password file",
         ),
         (
             ExitCode::Permanent,

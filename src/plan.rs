@@ -13,13 +13,15 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// The overall deadline; `None` waits forever.
     pub timeout: Option<Duration>,
-    /// The bound on one attempt; `None` leaves attempts unbounded.
+    /// The bound on one attempt for targets that set none; `None` leaves them unbounded.
     pub connect_timeout: Option<Duration>,
     /// What must hold on every PostgreSQL target, all in the same attempt.
     pub checks: Vec<Check>,
     /// End the wait at the first permanent failure (exit 3).
     pub fail_fast: bool,
     pub verbosity: Verbosity,
+    /// Things worth saying before waiting (e.g. an ignored password file).
+    pub warnings: Vec<String>,
     /// The command to exec once ready; empty when there is none.
     pub command: Vec<OsString>,
 }

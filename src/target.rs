@@ -5,9 +5,9 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use tokio_postgres::config::Host;
+use crate::libpq::{self, Environment, PgTarget};
+use crate::secret::Secret;
 
 /// PostgreSQL's default port.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -47,37 +47,6 @@ impl fmt::Display for Endpoint {
             Address::Ip(ip) => write!(f, "{ip}:{}", self.port),
             Address::Socket(dir) => write!(f, "{}:{}", dir.display(), self.port),
         }
-    }
-}
-
-/// A PostgreSQL server to log in to.
-#[derive(Clone)]
-pub struct PgTarget {
-    /// Login parameters (user, password, database, options) for the handshake.
-    pub config: tokio_postgres::Config,
-    /// Hosts to try in order, as libpq does with `host=a,b`.
-    pub endpoints: Vec<Endpoint>,
-}
-
-// Hand-written so that no password can reach debug output.
-impl fmt::Debug for PgTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PgTarget({self})")
-    }
-}
-
-impl fmt::Display for PgTarget {
-    /// `user@host:port/db`, never with a password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(user) = self.config.get_user() {
-            write!(f, "{user}@")?;
-        }
-        let hosts: Vec<String> = self.endpoints.iter().map(ToString::to_string).collect();
-        write!(f, "{}", hosts.join(","))?;
-        if let Some(db) = self.config.get_dbname().or(self.config.get_user()) {
-            write!(f, "/{db}")?;
-        }
-        Ok(())
     }
 }
 
@@ -124,33 +93,58 @@ const FORMS_HINT: &str = "a TARGET is postgres://USER:PASSWORD@HOST:PORT/DB, \
 \"host=HOST user=USER dbname=DB ...\", tcp://HOST:PORT or HOST:PORT;\n\
 put the command to run after --, e.g. pgwait db:5432 -- ./server";
 
-impl FromStr for Target {
-    type Err = TargetError;
-
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
-            return Err(TargetError::new(input, "empty").with_hint(FORMS_HINT));
-        }
-        if strip_scheme(trimmed, &["postgres://", "postgresql://"]).is_some() {
-            return parse_postgres(input, trimmed).map(|pg| Target::Postgres(Box::new(pg)));
-        }
-        if let Some(rest) = strip_scheme(trimmed, &["tcp://"]) {
-            return parse_host_port(input, rest.trim_end_matches('/')).map(Target::Tcp);
-        }
-        if let Some(scheme_end) = trimmed.find("://") {
-            let scheme = &trimmed[..scheme_end];
-            return Err(TargetError::new(
-                input,
-                format!("unsupported scheme \"{scheme}\" (expected postgres, postgresql or tcp)"),
-            )
-            .with_hint(FORMS_HINT));
-        }
-        if trimmed.contains('=') {
-            return parse_postgres(input, trimmed).map(|pg| Target::Postgres(Box::new(pg)));
-        }
-        parse_host_port(input, trimmed).map(Target::Tcp)
+/// Reads a TARGET. PostgreSQL targets are resolved against the environment like libpq
+/// (`password_file` is `--password-file`); the warnings are for the caller to report.
+pub fn parse(
+    input: &str,
+    env: &Environment,
+    password_file: Option<&(Secret, PathBuf)>,
+) -> Result<(Target, Vec<String>), TargetError> {
+    let trimmed = input.trim();
+    let postgres = |conninfo: &str| {
+        libpq::resolve(conninfo, env, password_file)
+            .map(|(pg, warnings)| (Target::Postgres(Box::new(pg)), warnings))
+            // The input is not echoed: a connection string may hold a password anywhere.
+            .map_err(|cause| TargetError {
+                message: format!("invalid connection string: {cause}"),
+                hint: Some(FORMS_HINT.to_string()),
+            })
+    };
+    if strip_scheme(trimmed, &["postgres://", "postgresql://"]).is_some() || trimmed.contains('=') {
+        return postgres(trimmed);
     }
+    parse_tcp(input, trimmed).map(|t| (t, Vec::new()))
+}
+
+/// The PostgreSQL target of a bare `psql`: the libpq environment and defaults.
+pub fn from_environment(
+    env: &Environment,
+    password_file: Option<&(Secret, PathBuf)>,
+) -> Result<(Target, Vec<String>), TargetError> {
+    libpq::resolve("", env, password_file)
+        .map(|(pg, warnings)| (Target::Postgres(Box::new(pg)), warnings))
+        .map_err(|cause| TargetError {
+            message: format!("no target given, and the PG* environment is incomplete: {cause}"),
+            hint: Some(FORMS_HINT.to_string()),
+        })
+}
+
+fn parse_tcp(input: &str, trimmed: &str) -> Result<Target, TargetError> {
+    if trimmed.is_empty() {
+        return Err(TargetError::new(input, "empty").with_hint(FORMS_HINT));
+    }
+    if let Some(rest) = strip_scheme(trimmed, &["tcp://"]) {
+        return parse_host_port(input, rest.trim_end_matches('/')).map(Target::Tcp);
+    }
+    if let Some(scheme_end) = trimmed.find("://") {
+        let scheme = &trimmed[..scheme_end];
+        return Err(TargetError::new(
+            input,
+            format!("unsupported scheme \"{scheme}\" (expected postgres, postgresql or tcp)"),
+        )
+        .with_hint(FORMS_HINT));
+    }
+    parse_host_port(input, trimmed).map(Target::Tcp)
 }
 
 fn strip_scheme<'a>(s: &'a str, schemes: &[&str]) -> Option<&'a str> {
@@ -226,61 +220,6 @@ fn valid_host_name(host: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
-fn parse_postgres(input: &str, s: &str) -> Result<PgTarget, TargetError> {
-    let config = tokio_postgres::Config::from_str(s).map_err(|e| {
-        // The parser's own messages name options, never values.
-        let cause = std::error::Error::source(&e)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| e.to_string());
-        TargetError::new(input, cause).with_hint(FORMS_HINT)
-    })?;
-    let endpoints = endpoints(&config).map_err(|what| TargetError::new(input, what))?;
-    Ok(PgTarget { config, endpoints })
-}
-
-/// The hosts of a connection in the order libpq tries them.
-fn endpoints(config: &tokio_postgres::Config) -> Result<Vec<Endpoint>, String> {
-    let hosts = config.get_hosts();
-    let addrs = config.get_hostaddrs();
-    let ports = config.get_ports();
-    let count = hosts.len().max(addrs.len());
-    if count == 0 {
-        return Err("no host given (add @HOST to the URL or host=HOST)".to_string());
-    }
-    if !hosts.is_empty() && !addrs.is_empty() && hosts.len() != addrs.len() {
-        return Err(format!(
-            "{} hosts but {} hostaddrs; give one hostaddr per host",
-            hosts.len(),
-            addrs.len()
-        ));
-    }
-    if ports.len() > 1 && ports.len() != count {
-        return Err(format!(
-            "{count} hosts but {} ports; give one port, or one per host",
-            ports.len()
-        ));
-    }
-    let mut endpoints = Vec::with_capacity(count);
-    for i in 0..count {
-        let port = match ports.len() {
-            0 => DEFAULT_PORT,
-            1 => ports[0],
-            _ => ports[i],
-        };
-        let address = match (addrs.get(i), hosts.get(i)) {
-            (Some(ip), _) => Address::Ip(*ip),
-            (None, Some(Host::Tcp(name))) => match name.parse::<IpAddr>() {
-                Ok(ip) => Address::Ip(ip),
-                Err(_) => Address::Name(name.clone()),
-            },
-            (None, Some(Host::Unix(dir))) => Address::Socket(dir.clone()),
-            (None, None) => unreachable!("count is the longer of hosts and hostaddrs"),
-        };
-        endpoints.push(Endpoint { address, port });
-    }
-    Ok(endpoints)
-}
-
 /// Hides passwords in raw user input before it is echoed in a message:
 /// the userinfo password of a URL and the value of any `password=` parameter.
 pub fn redact(input: &str) -> String {
@@ -348,17 +287,21 @@ fn value_end(s: &str, start: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn tcp(s: &str) -> Endpoint {
-        match s.parse::<Target>().unwrap() {
-            Target::Tcp(e) => e,
-            other => panic!("expected tcp, got {other}"),
+    fn env() -> Environment {
+        Environment {
+            os_user: Some("osuser".into()),
+            ..Environment::default()
         }
     }
 
-    fn pg(s: &str) -> PgTarget {
-        match s.parse::<Target>().unwrap() {
-            Target::Postgres(p) => *p,
-            other => panic!("expected postgres, got {other}"),
+    fn target(s: &str) -> Result<Target, TargetError> {
+        parse(s, &env(), None).map(|(t, _)| t)
+    }
+
+    fn tcp(s: &str) -> Endpoint {
+        match target(s).unwrap() {
+            Target::Tcp(e) => e,
+            other => panic!("expected tcp, got {other}"),
         }
     }
 
@@ -391,7 +334,7 @@ mod tests {
             ("db/x:5432", "not a host name"),
             ("", "empty"),
         ] {
-            let err = input.parse::<Target>().unwrap_err();
+            let err = target(input).unwrap_err();
             assert!(
                 err.message.contains(words),
                 "{input:?}: {:?} lacks {words:?}",
@@ -401,42 +344,21 @@ mod tests {
     }
 
     #[test]
-    fn postgres_url_is_displayed_without_password() {
-        let t: Target = "postgres://app:s3cret@db:5433/appdb".parse().unwrap();
+    fn postgres_targets_are_displayed_without_password() {
+        let t = target("postgres://app:s3cret@db:5433/appdb").unwrap();
         assert_eq!(t.to_string(), "postgres app@db:5433/appdb");
         assert!(!format!("{t:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn postgres_defaults_port_and_database() {
-        let p = pg("postgresql://app@db");
-        assert_eq!(p.to_string(), "app@db:5432/app");
-    }
-
-    #[test]
-    fn keyword_conninfo_with_several_hosts() {
-        let p = pg("host=a,b port=5432,5433 user=u dbname=d password='x y'");
-        assert_eq!(p.to_string(), "u@a:5432,b:5433/d");
-        assert_eq!(p.config.get_password(), Some(&b"x y"[..]));
-    }
-
-    #[test]
-    fn socket_directory_host() {
-        let p = pg("host=/run/pg port=5999 user=u");
+        let t = target("host=a,b port=5432,5433 user=u dbname=d password='x y'").unwrap();
+        assert_eq!(t.to_string(), "postgres u@a:5432,b:5433/d");
+        assert!(!format!("{t:?}").contains("x y"));
         assert_eq!(
-            p.endpoints[0].socket_path().unwrap(),
-            PathBuf::from("/run/pg/.s.PGSQL.5999")
+            target("postgresql://app@db").unwrap().to_string(),
+            "postgres app@db:5432/app"
         );
     }
 
     #[test]
-    fn postgres_target_without_host_is_an_error() {
-        let err = "user=app dbname=x".parse::<Target>().unwrap_err();
-        assert!(err.message.contains("no host"), "{}", err.message);
-    }
-
-    #[test]
-    fn malformed_urls_never_echo_the_password() {
+    fn malformed_targets_never_echo_the_password() {
         for input in [
             "postgres://app:s3cret@db:notaport/x",
             "postgres://app:s3cret@db/x?bogus=1",
@@ -444,7 +366,7 @@ mod tests {
             "host=db password='s3cret' sslmode=nope",
             "postgress://app:s3cret@db/x",
         ] {
-            let err = input.parse::<Target>().unwrap_err();
+            let err = target(input).unwrap_err();
             assert!(!err.message.contains("s3cret"), "{input}: {}", err.message);
         }
     }

@@ -83,6 +83,11 @@ pub async fn wait_all(
                     wait_target(&name, &mut probe, limits, backoff, reporter).await
                 }
                 Target::Postgres(pg) => {
+                    // A target's own connect_timeout (or PGCONNECT_TIMEOUT) applies to it.
+                    let limits = Limits {
+                        attempt_timeout: pg.connect_timeout.or(limits.attempt_timeout),
+                        ..limits
+                    };
                     let mut probe = PostgresProbe::new(*pg, checks, limits.attempt_timeout);
                     wait_target(&name, &mut probe, limits, backoff, reporter).await
                 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::sniff;
 use super::{Failure, Pace, Phase};
+use crate::libpq::PasswordSource;
 use crate::report::human_duration;
 use crate::target::Endpoint;
 
@@ -12,7 +13,8 @@ use crate::target::Endpoint;
 pub struct Context<'a> {
     pub user: &'a str,
     pub database: &'a str,
-    pub endpoint: &'a Endpoint,
+    /// Where the password came from, when there was one.
+    pub password_source: Option<&'a PasswordSource>,
 }
 
 /// The stale-volume trap, ending where the caller says what else can be done.
@@ -89,6 +91,33 @@ pub fn no_answer(phase: Phase, timeout: Duration) -> Failure {
 // ---------------------------------------------------------------------------------------
 // The handshake
 
+/// A peer that accepted the connection and closed it without a word.
+pub fn closed_before_answering(phase: Phase) -> Failure {
+    Failure::new(
+        phase,
+        Pace::Poll,
+        "the server closed the connection before answering",
+    )
+    .with_hint(
+        "Docker's port proxy does this while the container behind a published port is\n\
+         down or restarting; pgwait keeps waiting.",
+    )
+}
+
+/// A peer whose first words are not PostgreSQL's.
+pub fn not_postgres(phase: Phase, said: &[u8]) -> Failure {
+    Failure::new(
+        phase,
+        Pace::Backoff,
+        format!(
+            "something that is not PostgreSQL answered (it sent \"{}\")",
+            sniff::printable(said)
+        ),
+    )
+    .permanent()
+    .with_hint("check the port: another service listens there. PostgreSQL's default port is 5432.")
+}
+
 /// Classifies a failed startup or authentication. `first` are the first bytes the server
 /// sent, to recognise a peer that closed at once or does not speak PostgreSQL.
 pub fn handshake(e: &tokio_postgres::Error, first: &[u8], ctx: &Context) -> Failure {
@@ -96,30 +125,10 @@ pub fn handshake(e: &tokio_postgres::Error, first: &[u8], ctx: &Context) -> Fail
         return server_error(Phase::Authenticate, db, ctx);
     }
     if first.is_empty() && (e.is_closed() || io_kind(e).is_some()) {
-        return Failure::new(
-            Phase::Authenticate,
-            Pace::Poll,
-            "the server closed the connection before answering",
-        )
-        .with_hint(
-            "Docker's port proxy does this while the container behind a published port is\n\
-             down or restarting; pgwait keeps waiting.",
-        );
+        return closed_before_answering(Phase::Authenticate);
     }
     if !first.is_empty() && !sniff::looks_like_postgres(first) {
-        return Failure::new(
-            Phase::Authenticate,
-            Pace::Backoff,
-            format!(
-                "something that is not PostgreSQL answered on {} (it sent \"{}\")",
-                ctx.endpoint,
-                sniff::printable(first)
-            ),
-        )
-        .permanent()
-        .with_hint(
-            "check the port: another service listens there. PostgreSQL's default port is 5432.",
-        );
+        return not_postgres(Phase::Authenticate, first);
     }
     let cause = describe(e);
     if cause.contains("password missing") {
@@ -132,7 +141,10 @@ pub fn handshake(e: &tokio_postgres::Error, first: &[u8], ctx: &Context) -> Fail
             ),
         )
         .permanent()
-        .with_hint("add it to the target: postgres://USER:PASSWORD@HOST:PORT/DB");
+        .with_hint(
+            "give it in the target (postgres://USER:PASSWORD@HOST/DB), with --password-file,\n\
+             PGPASSWORD, or a line in ~/.pgpass (PGPASSFILE).",
+        );
     }
     if cause.starts_with("authentication error") {
         return Failure::new(Phase::Authenticate, Pace::Backoff, cause)
@@ -157,13 +169,16 @@ pub fn server_error(phase: Phase, db: &tokio_postgres::error::DbError, ctx: &Con
     let (user, database) = (quote_ident(ctx.user), quote_ident(ctx.database));
     match code {
         "28P01" => failure.permanent().with_hint(format!(
-            "the server rejected the password for user \"{}\". Check where the password comes\n\
-             from (the target URL or conninfo). A changed POSTGRES_PASSWORD does not apply to an\n\
-             existing data volume. Over password authentication the server does not tell a\n\
-             client whether the role exists: if its log says Role \"{}\" does not exist, the\n\
-             volume is stale. {STALE_VOLUME} or create the role:\n\
+            "the server rejected the password for user \"{}\". It came from {}.\n\
+             A changed POSTGRES_PASSWORD does not apply to an existing data volume. Over\n\
+             password authentication the server does not tell a client whether the role\n\
+             exists: if its log says Role \"{}\" does not exist, the volume is stale.\n\
+             {STALE_VOLUME} or create the role:\n\
              CREATE ROLE {user} LOGIN PASSWORD '...';",
-            ctx.user, ctx.user
+            ctx.user,
+            ctx.password_source
+                .map_or("none was given".to_string(), ToString::to_string),
+            ctx.user
         )),
         "28000" if message.starts_with("no pg_hba.conf entry") => {
             let host = quoted_after(message, "host \"").unwrap_or("CLIENT_ADDRESS");

@@ -12,12 +12,14 @@ pub mod net;
 pub mod postgres;
 mod sniff;
 pub mod tcp;
+pub mod tls;
 
 /// The step of an attempt that was under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Resolve,
     Connect,
+    Tls,
     Authenticate,
     Check,
 }
@@ -27,6 +29,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Phase::Resolve => "resolve",
             Phase::Connect => "connect",
+            Phase::Tls => "tls",
             Phase::Authenticate => "authenticate",
             Phase::Check => "check",
         })
@@ -69,6 +72,8 @@ pub struct Failure {
     pub server_hint: Option<String>,
     /// pgwait's own advice, chosen by the cause.
     pub hint: Option<String>,
+    /// The message already lists each host's failure with its step.
+    pub combined: bool,
 }
 
 impl Failure {
@@ -84,6 +89,7 @@ impl Failure {
             detail: None,
             server_hint: None,
             hint: None,
+            combined: false,
         }
     }
 
@@ -112,11 +118,14 @@ impl fmt::Display for Failure {
     /// `connect: connection refused` (`connect db2:5432: …` for one host of several),
     /// with the SQLSTATE, DETAIL and server HINT when the server sent them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.phase)?;
-        if let Some(endpoint) = &self.endpoint {
-            write!(f, " {endpoint}")?;
+        if !self.combined {
+            write!(f, "{}", self.phase)?;
+            if let Some(endpoint) = &self.endpoint {
+                write!(f, " {endpoint}")?;
+            }
+            f.write_str(": ")?;
         }
-        write!(f, ": {}", self.message)?;
+        f.write_str(&self.message)?;
         if let Some(code) = &self.sqlstate {
             write!(f, " (SQLSTATE {code})")?;
         }

@@ -16,11 +16,6 @@ fn usage_error(args: &[&str], words: &[&str]) {
 }
 
 #[test]
-fn no_target_says_how_to_name_one() {
-    usage_error(&[], &["no target", "DATABASE_URL"]);
-}
-
-#[test]
 fn unknown_flag_is_a_usage_error() {
     usage_error(&["--frobnicate", "db:5432"], &["--frobnicate"]);
 }
@@ -43,10 +38,13 @@ fn bad_targets_are_usage_errors_that_name_the_problem() {
     usage_error(&["db"], &["invalid target \"db\"", "missing port"]);
     usage_error(&["db:99999"], &["port \"99999\""]);
     usage_error(&["mysql://db:3306"], &["unsupported scheme \"mysql\""]);
-    usage_error(&["postgres://app@db:port/app"], &["invalid target", "port"]);
+    usage_error(
+        &["postgres://app@db:port/app"],
+        &["invalid connection string", "port"],
+    );
     usage_error(
         &["host=db sslmode=sideways"],
-        &["invalid target", "sslmode"],
+        &["invalid connection string", "sslmode"],
     );
     usage_error(&["./server"], &["looks like a command", "after --"]);
 }

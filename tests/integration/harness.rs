@@ -567,6 +567,139 @@ impl Drop for Cluster {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Certificates (openssl CLI)
+
+/// A throwaway certificate authority with a server certificate for `localhost` and
+/// 127.0.0.1, and a client certificate for user `app`.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki { dir };
+        pki.ca("ca", "pgwait test CA");
+        pki.ca("other-ca", "some other CA");
+        pki.leaf(
+            "server",
+            "localhost",
+            Some("subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        );
+        pki.leaf("client", "app", None);
+        pki
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        run_ok(
+            Command::new("openssl")
+                .current_dir(self.dir.path())
+                .args(args),
+        );
+    }
+
+    fn ca(&self, name: &str, subject: &str) {
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={subject}"),
+        ]);
+    }
+
+    fn leaf(&self, name: &str, cn: &str, extensions: Option<&str>) {
+        self.openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        let ext = self.path(&format!("{name}.ext"));
+        std::fs::write(&ext, extensions.unwrap_or("basicConstraints=CA:FALSE")).unwrap();
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+        std::fs::set_permissions(
+            self.path(&format!("{name}.key")),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+}
+
+impl Cluster {
+    /// Starts the server with TLS on (its certificate from `pki`), listening on 127.0.0.1.
+    /// With `client_ca`, it also trusts client certificates signed by the test CA.
+    pub fn start_tls(&mut self, pki: &Pki, client_ca: bool) {
+        for name in ["server.crt", "server.key", "ca.crt"] {
+            let to = self.data.join(name);
+            std::fs::copy(pki.path(name), &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+            give_to_server_user(&to);
+        }
+        let mut args = vec![
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "ssl=on",
+            "-c",
+            "ssl_cert_file=server.crt",
+            "-c",
+            "ssl_key_file=server.key",
+        ];
+        if client_ca {
+            args.extend(["-c", "ssl_ca_file=ca.crt"]);
+        }
+        self.start_with(&args);
+        self.wait_ready();
+    }
+}
+
+/// psql, when it is installed (for differential tests).
+pub fn psql() -> Option<PathBuf> {
+    let candidates = [bindir().join("psql"), PathBuf::from("/usr/bin/psql")];
+    candidates.into_iter().find(|p| p.exists())
+}
+
 /// A temporary directory for files a test writes (markers, scripts).
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

@@ -8,5 +8,7 @@ mod checks;
 mod command_line;
 mod diagnoses;
 mod exec;
+mod libpq;
 mod signals;
+mod tls;
 mod waiting;

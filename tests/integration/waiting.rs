@@ -106,8 +106,8 @@ fn a_listener_that_never_answers_is_bounded_by_connect_timeout() {
     let took = started.elapsed();
     assert_code(&out, 124);
     let err = stderr(&out);
-    assert!(err.contains("authenticate"), "{err}");
-    assert!(err.contains("no answer within 300ms"), "{err}");
+    // sslmode=prefer (libpq's default) asks for TLS first: that is where it hangs.
+    assert!(err.contains("tls: no answer within 300ms"), "{err}");
     // Several attempts fit in the deadline: each one was cut off, not left hanging.
     assert!(silent.accepted.try_iter().count() >= 2, "{err}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
