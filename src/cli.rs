@@ -27,7 +27,7 @@ use crate::target::{self, Target, TargetError};
 #[derive(Debug, Parser)]
 #[command(
     name = "pgwait",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PGWAIT_BUILD_TARGET"), ")"),
     after_help = "Use --help for examples and exit codes.",
     after_long_help = long_help_footer(),
     override_usage = "pgwait [OPTIONS] [TARGET]... [-- COMMAND [ARG]...]"

@@ -29,8 +29,11 @@ use crate::target::Address;
 pub struct PostgresProbe {
     target: PgTarget,
     checks: Vec<Check>,
-    /// Bounds `--query` on the server as well (statement_timeout).
-    query_timeout: Option<Duration>,
+    /// The bound on an attempt, which `--query` must also respect on the server
+    /// (statement_timeout).
+    attempt_timeout: Option<Duration>,
+    /// When the current attempt started.
+    attempt_started: tokio::time::Instant,
     phase: Phase,
     session: Option<Session>,
     /// Built at the first TLS attempt, then reused.
@@ -63,11 +66,12 @@ enum CheckError {
 }
 
 impl PostgresProbe {
-    pub fn new(target: PgTarget, checks: Vec<Check>, query_timeout: Option<Duration>) -> Self {
+    pub fn new(target: PgTarget, checks: Vec<Check>, attempt_timeout: Option<Duration>) -> Self {
         PostgresProbe {
             target,
             checks,
-            query_timeout,
+            attempt_timeout,
+            attempt_started: tokio::time::Instant::now(),
             phase: Phase::Resolve,
             session: None,
             tls_config: None,
@@ -240,7 +244,7 @@ impl PostgresProbe {
         for (index, check) in self.checks.iter().enumerate() {
             let verdict = session
                 .prepared
-                .run(&mut session.client, index, check, self.query_timeout)
+                .run(&mut session.client, index, check, self.query_budget())
                 .await
                 .map_err(|e| self.check_error(session, &e, &check.to_string()))?;
             if let Verdict::NotYet(message) = verdict {
@@ -251,6 +255,16 @@ impl PostgresProbe {
             }
         }
         Ok(())
+    }
+
+    /// What is left of the attempt for a `--query`: the server stops it at 80% of that,
+    /// so that it reports the statement timeout itself, before the attempt's own bound.
+    fn query_budget(&self) -> Option<Duration> {
+        self.attempt_timeout.map(|t| {
+            t.saturating_sub(self.attempt_started.elapsed())
+                .mul_f64(0.8)
+                .max(Duration::from_millis(1))
+        })
     }
 
     fn check_error(&self, session: &Session, e: &tokio_postgres::Error, what: &str) -> CheckError {
@@ -302,6 +316,7 @@ impl PostgresProbe {
 
 impl Probe for PostgresProbe {
     async fn attempt(&mut self) -> Result<(), Failure> {
+        self.attempt_started = tokio::time::Instant::now();
         if let Some(session) = self.session.take() {
             if let Ok(answer) = self.settle(session).await {
                 return answer;

@@ -67,7 +67,7 @@ fn unqualified_table_resolves_through_the_users_search_path() {
          ALTER TABLE billing.invoices OWNER TO app",
     );
     // Not on app's search_path yet: the app's own "SELECT … FROM invoices" would fail.
-    let out = run(&[&db.app_url(), "--table", "invoices", "-t", "500ms"]);
+    let out = run(&[&db.app_url(), "--table", "invoices", "-t", "2s"]);
     assert_code(&out, 124);
     assert_code(&run(&[&db.app_url(), "--table", "billing.invoices"]), 0);
     db.sql("ALTER ROLE app SET search_path = billing, public");
@@ -92,7 +92,7 @@ fn views_and_materialized_views_count_as_tables() {
         "parted",
     ]);
     assert_code(&out, 0);
-    let out = run(&[&db.app_url(), "--table", "seq", "-t", "300ms"]);
+    let out = run(&[&db.app_url(), "--table", "seq", "-t", "2s"]);
     assert_code(&out, 124);
     assert!(
         stderr(&out).contains("exists but is a sequence"),
@@ -152,7 +152,7 @@ fn primary_refuses_a_standby_until_it_is_promoted() {
     standby.wait_ready();
     // A standby accepts logins: without --primary it is ready.
     assert_code(&run(&[&standby.app_url()]), 0);
-    let out = run(&[&standby.app_url(), "--primary", "-t", "500ms"]);
+    let out = run(&[&standby.app_url(), "--primary", "-t", "2s"]);
     assert_code(&out, 124);
     let err = stderr(&out);
     assert!(
@@ -180,7 +180,7 @@ fn query_is_ready_on_a_truthy_first_column_and_waits_on_false_null_or_no_rows() 
         ("SELECT NULL", "returned NULL"),
         ("SELECT 1 WHERE false", "returned no rows yet"),
     ] {
-        let out = run(&[&db.app_url(), "--query", waiting, "-t", "300ms"]);
+        let out = run(&[&db.app_url(), "--query", waiting, "-t", "2s"]);
         assert_code(&out, 124);
         assert!(stderr(&out).contains(words), "{waiting}: {}", stderr(&out));
     }

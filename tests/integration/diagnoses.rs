@@ -226,7 +226,7 @@ fn the_timeout_report_lists_every_target_with_its_last_error_and_hint() {
         "--table",
         "never_created",
         "-t",
-        "1s",
+        "2s",
     ]);
     assert_code(&out, 124);
     let err = stderr(&out);
@@ -314,9 +314,9 @@ fn a_slow_query_is_bounded_by_connect_timeout() {
         "--query",
         "SELECT pg_sleep(30) IS NOT NULL",
         "--connect-timeout",
-        "300ms",
+        "1s",
         "-t",
-        "2s",
+        "3s",
     ]);
     assert_code(&out, 124);
     assert!(started.elapsed() < Duration::from_secs(20));

@@ -244,7 +244,7 @@ fn read_write_skips_a_standby_and_reports_every_hosts_error() {
          target_session_attrs=read-write",
         standby.port
     );
-    let out = run(&[&no_primary, "-t", "1s"]);
+    let out = run(&[&no_primary, "-t", "3s"]);
     assert_code(&out, 124);
     let err = stderr(&out);
     assert!(err.contains("no host is ready"), "{err}");
@@ -383,7 +383,7 @@ fn psql_connects(psql: &Path, target: &str, env: &[(&str, String)]) -> bool {
 
 fn pgwait_connects(target: &str, env: &[(&str, String)]) -> bool {
     let out = pgwait()
-        .args([target, "-t", "1s", "-q"])
+        .args([target, "-t", "3s", "-q"])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap();
