@@ -9,6 +9,18 @@ use crate::wait::{self, Limits, Outcome};
 
 pub fn run(plan: Plan) -> ExitCode {
     let reporter = Reporter::new(plan.verbosity);
+    for warning in &plan.warnings {
+        reporter.warn(warning);
+    }
+    if plan.dry_run {
+        let text: String = plan
+            .describe()
+            .iter()
+            .map(|l| format!("pgwait: {l}\n"))
+            .collect();
+        reporter.emit(&text);
+        return ExitCode::Ready;
+    }
     let (mut stop, install_error) = StopSignal::install();
     if let Some(e) = install_error {
         reporter.warn(&format!("cannot handle SIGINT/SIGTERM/SIGHUP: {e}"));
@@ -25,9 +37,6 @@ pub fn run(plan: Plan) -> ExitCode {
         }
     };
 
-    for warning in &plan.warnings {
-        reporter.warn(warning);
-    }
     let names: Vec<String> = plan.targets.iter().map(ToString::to_string).collect();
     reporter.info(&format!(
         "waiting {} for {}",

@@ -136,6 +136,11 @@ pub struct Cli {
     #[arg(long, env = "PGWAIT_NO_FAIL_FAST")]
     pub no_fail_fast: bool,
 
+    /// Resolve the targets and checks, say what pgwait would wait for, and exit without
+    /// connecting or running COMMAND (exit 0, or 2 when something does not parse).
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Print only errors.
     #[arg(short, long, env = "PGWAIT_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
@@ -306,6 +311,7 @@ impl Cli {
             },
             checks,
             fail_fast: !self.no_fail_fast,
+            dry_run: self.dry_run,
             verbosity,
             warnings,
             command: self.command,

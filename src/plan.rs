@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::probe::checks::Check;
-use crate::report::Verbosity;
+use crate::report::{Verbosity, human_duration};
 use crate::target::Target;
 
 #[derive(Debug)]
@@ -19,11 +19,57 @@ pub struct Plan {
     pub checks: Vec<Check>,
     /// End the wait at the first permanent failure (exit 3).
     pub fail_fast: bool,
+    /// Only say what would be awaited.
+    pub dry_run: bool,
     pub verbosity: Verbosity,
     /// Things worth saying before waiting (e.g. an ignored password file).
     pub warnings: Vec<String>,
     /// The command to exec once ready; empty when there is none.
     pub command: Vec<OsString>,
+}
+
+impl Plan {
+    /// What pgwait would do, line by line, for `--dry-run`. Never shows a password.
+    pub fn describe(&self) -> Vec<String> {
+        let limit = match self.timeout {
+            Some(t) => format!("up to {}", human_duration(t)),
+            None => "with no time limit".to_string(),
+        };
+        let mut lines = vec![format!("dry run: would wait {limit} for:")];
+        for target in &self.targets {
+            lines.push(format!("  {target}"));
+            if let Target::Postgres(pg) = target {
+                let bound = pg.connect_timeout.or(self.connect_timeout);
+                lines.push(format!(
+                    "    sslmode={}, target_session_attrs={}, each attempt {}",
+                    pg.tls.mode,
+                    pg.session_attrs,
+                    bound.map_or("unbounded".to_string(), |b| format!(
+                        "within {}",
+                        human_duration(b)
+                    ))
+                ));
+                for host in &pg.hosts {
+                    let password = match &host.password {
+                        Some((_, source)) => format!("password from {source}"),
+                        None => "no password".to_string(),
+                    };
+                    lines.push(format!("    host {}: {password}", host.label()));
+                }
+                if !self.checks.is_empty() {
+                    let checks: Vec<String> = self.checks.iter().map(ToString::to_string).collect();
+                    lines.push(format!("    checks: {}", checks.join(", ")));
+                }
+            }
+        }
+        if !self.fail_fast {
+            lines.push("  permanent failures are waited out (--no-fail-fast)".to_string());
+        }
+        if let Some(program) = self.command.first() {
+            lines.push(format!("then run \"{}\"", program.to_string_lossy()));
+        }
+        lines
+    }
 }
 
 /// Why the command line could not become a plan (exit 2). Never holds a password.

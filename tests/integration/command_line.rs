@@ -79,3 +79,33 @@ fn version_prints_the_version() {
     assert_code(&out, 0);
     assert!(stdout(&out).starts_with("pgwait "), "{}", stdout(&out));
 }
+
+#[test]
+fn dry_run_says_what_would_be_awaited_without_connecting() {
+    let port = free_port();
+    let out = run(&[
+        "--dry-run",
+        &format!("postgres://app:dry-secret@127.0.0.1:{port}/app?sslmode=require"),
+        "--table",
+        "outbox_messages",
+        "--",
+        "./server",
+    ]);
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("dry run: would wait up to 1m for:"), "{err}");
+    assert!(
+        err.contains(&format!("postgres app@127.0.0.1:{port}/app")),
+        "{err}"
+    );
+    assert!(err.contains("sslmode=require"), "{err}");
+    assert!(
+        err.contains("password from the target's URL or conninfo"),
+        "{err}"
+    );
+    assert!(err.contains("checks: table \"outbox_messages\""), "{err}");
+    assert!(err.contains("then run \"./server\""), "{err}");
+    assert!(!err.contains("dry-secret"), "{err}");
+    assert!(!err.contains("connection refused"), "{err}");
+    assert_eq!(stdout(&out), "");
+}

@@ -347,7 +347,7 @@ fn no_password_ever_appears_whatever_its_source() {
         (vec![format!("host=h {SENTINEL}")], vec![]),
     ];
     for (args, env) in sources {
-        for extra in [&["-v", "-t", "1s"][..], &["--help"][..]] {
+        for extra in [&["-v", "-t", "1s"][..], &["--help"][..], &["--dry-run"][..]] {
             let mut cmd = pgwait();
             cmd.args(&args).args(extra);
             for (k, v) in &env {

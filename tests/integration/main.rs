@@ -9,6 +9,7 @@ mod command_line;
 mod diagnoses;
 mod exec;
 mod libpq;
+mod shipping;
 mod signals;
 mod tls;
 mod waiting;
