@@ -80,8 +80,19 @@ pub fn parse(input: &str) -> Result<Params, ConninfoError> {
     } else {
         parse_keywords(input)?
     };
-    for key in params.keys() {
+    for (key, value) in &params {
         check_keyword(key)?;
+        // Accepted-and-ignored keywords may not ask for something pgwait cannot do.
+        if matches!(key.as_str(), "channel_binding" | "gssencmode") && value == "require" {
+            return err(format!(
+                "{key}=require is not supported by pgwait (it does no {})",
+                if key == "channel_binding" {
+                    "SCRAM channel binding"
+                } else {
+                    "GSSAPI encryption"
+                }
+            ));
+        }
     }
     Ok(params)
 }
@@ -365,6 +376,14 @@ mod tests {
                 "invalid percent-encoding in the password",
             ),
             ("postgres://u@[::1/d", "missing \"]\""),
+            (
+                "host=h channel_binding=require",
+                "channel_binding=require is not supported",
+            ),
+            (
+                "host=h gssencmode=require",
+                "gssencmode=require is not supported",
+            ),
         ] {
             let e = parse(input).unwrap_err().0;
             assert!(e.contains(words), "{input}: {e}");
