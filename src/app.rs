@@ -13,12 +13,7 @@ pub fn run(plan: Plan) -> ExitCode {
         reporter.warn(warning);
     }
     if plan.dry_run {
-        let text: String = plan
-            .describe()
-            .iter()
-            .map(|l| format!("pgwait: {l}\n"))
-            .collect();
-        reporter.emit(&text);
+        reporter.always(&plan.describe());
         return ExitCode::Ready;
     }
     let (mut stop, install_error) = StopSignal::install();
@@ -40,10 +35,7 @@ pub fn run(plan: Plan) -> ExitCode {
     let names: Vec<String> = plan.targets.iter().map(ToString::to_string).collect();
     reporter.info(&format!(
         "waiting {} for {}",
-        match plan.timeout {
-            Some(t) => format!("up to {}", human_duration(t)),
-            None => "with no time limit".to_string(),
-        },
+        plan.time_limit(),
         names.join(", ")
     ));
     let started = std::time::Instant::now();

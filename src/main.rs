@@ -35,7 +35,7 @@ fn main() -> std::process::ExitCode {
             return ExitCode::Ready.into();
         }
         Err(e) => {
-            Reporter::new(Verbosity::Normal).emit(&format!("pgwait: {}", e.render()));
+            Reporter::new(Verbosity::Normal).usage_error(&e.render().to_string());
             return ExitCode::Usage.into();
         }
     };

@@ -30,12 +30,16 @@ pub struct Plan {
 
 impl Plan {
     /// What pgwait would do, line by line, for `--dry-run`. Never shows a password.
-    pub fn describe(&self) -> Vec<String> {
-        let limit = match self.timeout {
+    /// `up to 1m`, or `with no time limit`.
+    pub fn time_limit(&self) -> String {
+        match self.timeout {
             Some(t) => format!("up to {}", human_duration(t)),
             None => "with no time limit".to_string(),
-        };
-        let mut lines = vec![format!("dry run: would wait {limit} for:")];
+        }
+    }
+
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("dry run: would wait {} for:", self.time_limit())];
         for target in &self.targets {
             lines.push(format!("  {target}"));
             if let Target::Postgres(pg) = target {

@@ -46,6 +46,18 @@ impl Reporter {
         }
     }
 
+    /// Lines that were asked for (`--dry-run`, a usage message), shown even with `--quiet`.
+    pub fn always(&self, lines: &[String]) {
+        let text: String = lines.iter().map(|l| format!("{PREFIX} {l}\n")).collect();
+        self.emit(&text);
+    }
+
+    /// clap's own rendering of a usage error ("error: …", the usage line, a pointer to
+    /// --help), behind the program's name.
+    pub fn usage_error(&self, rendered: &str) {
+        self.emit(&format!("{PREFIX} {}\n", rendered.trim_end()));
+    }
+
     /// A warning, shown unless `--quiet`.
     pub fn warn(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
