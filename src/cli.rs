@@ -138,7 +138,7 @@ pub struct Cli {
 
     /// Resolve the targets and checks, say what pgwait would wait for, and exit without
     /// connecting or running COMMAND (exit 0, or 2 when something does not parse).
-    #[arg(long)]
+    #[arg(long, env = "PGWAIT_DRY_RUN")]
     pub dry_run: bool,
 
     /// Print only errors.

@@ -41,6 +41,29 @@ fn no_target_uses_the_pg_environment_like_a_bare_psql() {
 }
 
 #[test]
+fn pgoptions_and_pgappname_reach_the_server() {
+    let db = Cluster::running();
+    db.sql_in(
+        "app",
+        "CREATE SCHEMA billing AUTHORIZATION app; CREATE TABLE billing.invoices (id int);
+         ALTER TABLE billing.invoices OWNER TO app",
+    );
+    // Unqualified, "invoices" resolves only with billing on the search_path.
+    let out = pgwait()
+        .args([&db.app_url(), "--table", "invoices", "-t", "10s"])
+        .env("PGOPTIONS", "-c search_path=billing")
+        .env("PGAPPNAME", "pgwait-probe")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(
+        db.server_log().contains("application_name=pgwait-probe"),
+        "{}",
+        db.server_log()
+    );
+}
+
+#[test]
 fn values_in_the_target_beat_the_environment() {
     let db = Cluster::running();
     let out = pgwait()
