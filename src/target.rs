@@ -101,17 +101,8 @@ pub fn parse(
     password_file: Option<&(Secret, PathBuf)>,
 ) -> Result<(Target, Vec<String>), TargetError> {
     let trimmed = input.trim();
-    let postgres = |conninfo: &str| {
-        libpq::resolve(conninfo, env, password_file)
-            .map(|(pg, warnings)| (Target::Postgres(Box::new(pg)), warnings))
-            // The input is not echoed: a connection string may hold a password anywhere.
-            .map_err(|cause| TargetError {
-                message: format!("invalid connection string: {cause}"),
-                hint: Some(FORMS_HINT.to_string()),
-            })
-    };
     if strip_scheme(trimmed, &["postgres://", "postgresql://"]).is_some() || trimmed.contains('=') {
-        return postgres(trimmed);
+        return resolve_postgres(trimmed, env, password_file, "invalid connection string");
     }
     parse_tcp(input, trimmed).map(|t| (t, Vec::new()))
 }
@@ -121,10 +112,21 @@ pub fn from_environment(
     env: &Environment,
     password_file: Option<&(Secret, PathBuf)>,
 ) -> Result<(Target, Vec<String>), TargetError> {
-    libpq::resolve("", env, password_file)
+    let context = "no target given, and the PG* environment is incomplete";
+    resolve_postgres("", env, password_file, context)
+}
+
+fn resolve_postgres(
+    conninfo: &str,
+    env: &Environment,
+    password_file: Option<&(Secret, PathBuf)>,
+    context: &str,
+) -> Result<(Target, Vec<String>), TargetError> {
+    libpq::resolve(conninfo, env, password_file)
         .map(|(pg, warnings)| (Target::Postgres(Box::new(pg)), warnings))
+        // The input is not echoed: a connection string may hold a password anywhere.
         .map_err(|cause| TargetError {
-            message: format!("no target given, and the PG* environment is incomplete: {cause}"),
+            message: format!("{context}: {cause}"),
             hint: Some(FORMS_HINT.to_string()),
         })
 }
