@@ -365,7 +365,8 @@ pub fn resolve(
                     let host = match (&name, &endpoint.address) {
                         (Some(name), _) => name.clone(),
                         (None, Address::Socket(dir)) => dir.display().to_string(),
-                        (None, _) => endpoint.to_string(),
+                        (None, Address::Ip(ip)) => ip.to_string(),
+                        (None, Address::Name(name)) => name.clone(),
                     };
                     file.lookup(&host, endpoint.port, &database, &user)
                         .map(|m| {
@@ -600,6 +601,21 @@ mod tests {
             pw("postgres://u@h/d", None),
             ("from-env".to_string(), PasswordSource::PgPassword)
         );
+    }
+
+    #[test]
+    fn the_password_file_matches_hostaddr_only_targets_by_address() {
+        let dir = std::env::temp_dir().join(format!("pgwait-libpq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pgpass = dir.join("pgpass");
+        std::fs::write(&pgpass, "10.0.0.9:6000:d:u:by-address\n").unwrap();
+        std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let e = env(&[("PGPASSFILE", pgpass.to_str().unwrap())]);
+        let t = target("hostaddr=10.0.0.9 port=6000 dbname=d user=u", &e);
+        let (secret, _) = t.hosts[0].password.clone().expect("matched");
+        assert_eq!(secret.expose(), "by-address");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
