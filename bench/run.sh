@@ -3,6 +3,7 @@
 # usual baseline, a shell loop around pg_isready or psql with `sleep 1`, in the same run.
 #
 #   bench/run.sh [RUNS]          # RUNS per latency scenario, default 20
+#   bench/run.sh instructions    # only the instruction counts (valgrind), which repeat
 #
 # It prints a Markdown report (README "Performance" records one). What it measures:
 #
@@ -15,11 +16,19 @@
 # 4. CPU while waiting, 30 s each: pgwait against a refused port, pgwait holding its session
 #    while a --table check does not hold (with the server backend's own CPU), and the
 #    baseline loop.
+# 5. instructions (valgrind --tool=callgrind, repeatable whatever else the machine does):
+#    per refused attempt, per check poll on the open session, and a whole successful run,
+#    next to one pg_isready run.
 #
 # Needs: cargo, PostgreSQL server binaries and psql, GNU time (/usr/bin/time).
 
 set -euo pipefail
 
+SECTION=all
+if [[ ${1:-} == instructions ]]; then
+  SECTION=instructions
+  shift
+fi
 RUNS=${1:-20}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=""
@@ -206,8 +215,49 @@ backend_cpu_of_session() {
     'BEGIN { printf "%.3f %.3f\n", (pa - pb) / t, (a - b) / t }'
 }
 
+# Instructions pgwait executes (user space), and the attempts it reports, for one run.
+callgrind() {
+  local out
+  out=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 || true)
+  local collected attempts
+  collected=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' <<<"$out")
+  attempts=$(sed -n 's/.*(\([0-9]*\) attempts).*/\1/p' <<<"$out" | tail -n 1)
+  echo "$collected ${attempts:-1}"
+}
+
+# Instructions per attempt: two runs of different lengths, so that start-up cancels out.
+per_attempt() {
+  local short long
+  read -r -a short < <(callgrind "$@" -t 1s)
+  read -r -a long < <(callgrind "$@" -t 3s)
+  awk -v i1="${short[0]}" -v a1="${short[1]}" -v i2="${long[0]}" -v a2="${long[1]}" \
+    'BEGIN { printf "%.0f\n", (i2 - i1) / (a2 - a1) }'
+}
+
+instructions() {
+  command -v valgrind >/dev/null 2>&1 || die "valgrind is needed (Debian: apt-get install valgrind)"
+  local dead=$((PORT + 1000)) refused session run isready
+  refused=$(per_attempt "$PGWAIT" "127.0.0.1:$dead")
+  session=$(per_attempt "$PGWAIT" "$URL" --table never_created)
+  read -r run _ < <(callgrind "$PGWAIT" -q "$URL")
+  read -r isready _ < <(callgrind "$BINDIR/pg_isready" -q -h 127.0.0.1 -p "$PORT")
+  cat <<EOF
+| instructions (callgrind, user space) | count |
+| --- | --- |
+| one refused attempt, pause included | $refused |
+| one check poll on the open session (\`--table\`) | $session |
+| a whole pgwait run: start, SCRAM login, \`SELECT 1\`, exit | $run |
+| baseline: one \`pg_isready\` run | $isready |
+EOF
+}
+
 main() {
   find_bindir
+  if [[ $SECTION == instructions ]]; then
+    setup
+    instructions
+    return
+  fi
   [[ -x /usr/bin/time ]] || die "GNU time is needed (Debian: apt-get install time)"
   setup
   log "table latency: $RUNS runs each"
