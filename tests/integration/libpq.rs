@@ -552,3 +552,37 @@ fn pgwait_and_psql_agree_on_where_and_whether_to_connect() {
         );
     }
 }
+
+#[test]
+fn a_uid_without_a_passwd_entry_falls_back_to_user_or_says_a_user_is_needed() {
+    use std::os::unix::process::CommandExt;
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run pgwait as a UID without a passwd entry");
+        return;
+    }
+    const NAMELESS: u32 = 54_321;
+    let db = Cluster::running();
+    let run_as_nameless = |user: Option<&str>| {
+        let mut cmd = pgwait();
+        cmd.uid(NAMELESS)
+            .gid(NAMELESS)
+            .env_remove("USER")
+            .env_remove("HOME")
+            .args([&format!(
+                "host=127.0.0.1 port={} dbname=app password={APP_PASSWORD}",
+                db.port
+            )]);
+        if let Some(user) = user {
+            cmd.env("USER", user);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run_as_nameless(None);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("give one with PGUSER"),
+        "{}",
+        stderr(&out)
+    );
+    assert_code(&run_as_nameless(Some("app")), 0);
+}
