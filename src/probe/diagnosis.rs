@@ -200,6 +200,15 @@ pub fn server_error(phase: Phase, db: &tokio_postgres::error::DbError, ctx: &Con
              CREATE ROLE {user} LOGIN PASSWORD '...';",
             ctx.user
         )),
+        "28000" if message.contains("client certificate") => failure.permanent().with_hint(
+            "the server's pg_hba.conf authenticates this user by client certificate. Give one\n\
+             signed by a CA the server trusts (ssl_ca_file), with the user name as its CN:\n\
+             sslcert and sslkey in the target, or PGSSLCERT and PGSSLKEY.",
+        ),
+        "28000" => failure.permanent().with_hint(
+            "the server refused this login by its authentication rules; its log says why.\n\
+             Check the pg_hba.conf line that matches this host, user and database.",
+        ),
         "3D000" => failure.permanent().with_hint(format!(
             "the server is up but has no database \"{}\".\n\
              {STALE_VOLUME} or create the database:\n\

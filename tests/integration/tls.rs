@@ -199,6 +199,12 @@ fn client_certificates_are_sent_when_given() {
     );
     let out = run(&[&without, "-t", "60s"]);
     assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("connection requires a valid client certificate (SQLSTATE 28000)"),
+        "{err}"
+    );
+    assert!(err.contains("sslcert and sslkey in the target"), "{err}");
 }
 
 #[test]
