@@ -110,30 +110,23 @@ stats() {
 # A random pause of 200-500 ms, so that events do not line up with poll intervals.
 jitter() { sleep "0.$((RANDOM % 300 + 200))"; }
 
-table_latency_pgwait() {
-  local i t0 t1
+# $1: the waiter to measure (pgwait or baseline), started before the table exists.
+table_latency() {
+  local waiter=$1 i t0 t1 table
   for ((i = 0; i < RUNS; i++)); do
+    table="bench_${waiter}_$i"
     rm -f "$WORK/t1" "$WORK/err"
-    "$PGWAIT" "$URL" --table "bench_pg_$i" -- sh -c "date +%s%N > $WORK/t1" 2>"$WORK/err" &
-    wait_for_text "$WORK/err" "does not exist yet"
+    case "$waiter" in
+      pgwait)
+        "$PGWAIT" "$URL" --table "$table" -- sh -c "date +%s%N > $WORK/t1" 2>"$WORK/err" &
+        wait_for_text "$WORK/err" "does not exist yet" ;;
+      baseline)
+        sh -c "until [ \"\$(PGPASSWORD=bench '$BINDIR/psql' -X -At -h 127.0.0.1 -p $PORT -U app \
+            -d app -c \"SELECT to_regclass('$table') IS NOT NULL\")\" = t ]; do sleep 1; done
+            date +%s%N > $WORK/t1" & ;;
+    esac
     jitter
-    sql -c "CREATE TABLE bench_pg_$i ()"
-    t0=$(now_ns)
-    wait
-    t1=$(cat "$WORK/t1")
-    echo $((t1 - t0))
-  done
-}
-
-table_latency_baseline() {
-  local i t0 t1
-  for ((i = 0; i < RUNS; i++)); do
-    rm -f "$WORK/t1"
-    sh -c "until [ \"\$(PGPASSWORD=bench '$BINDIR/psql' -X -At -h 127.0.0.1 -p $PORT -U app -d app \
-        -c \"SELECT to_regclass('bench_base_$i') IS NOT NULL\")\" = t ]; do sleep 1; done
-        date +%s%N > $WORK/t1" &
-    jitter
-    sql -c "CREATE TABLE bench_base_$i ()"
+    sql -c "CREATE TABLE $table ()"
     t0=$(now_ns)
     wait
     t1=$(cat "$WORK/t1")
@@ -261,8 +254,8 @@ main() {
   [[ -x /usr/bin/time ]] || die "GNU time is needed (Debian: apt-get install time)"
   setup
   log "table latency: $RUNS runs each"
-  read -r tp_med tp_p90 < <(table_latency_pgwait | stats)
-  read -r tb_med tb_p90 < <(table_latency_baseline | stats)
+  read -r tp_med tp_p90 < <(table_latency pgwait | stats)
+  read -r tb_med tb_p90 < <(table_latency baseline | stats)
   log "outage latency: $RUNS runs each"
   read -r op_med op_p90 < <(outage_latency pgwait | stats)
   read -r ob_med ob_p90 < <(outage_latency baseline | stats)

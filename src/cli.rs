@@ -293,22 +293,25 @@ impl Cli {
             });
         }
         let nonzero = |d: Duration| (!d.is_zero()).then_some(d);
-        // --connect-timeout when given; else a target's own connect_timeout (or
+        // The bound on one attempt, decided here once: --connect-timeout when given (0:
+        // unbounded); else a PostgreSQL target's own connect_timeout (or
         // PGCONNECT_TIMEOUT); else 5 s.
-        if let Some(explicit) = self.connect_timeout {
-            for target in &mut targets {
-                if let Target::Postgres(pg) = target {
-                    pg.connect_timeout = nonzero(explicit);
-                }
+        let flag_or_default = match self.connect_timeout {
+            Some(explicit) => nonzero(explicit),
+            None => Some(DEFAULT_CONNECT_TIMEOUT),
+        };
+        for target in &mut targets {
+            if let Target::Postgres(pg) = target {
+                pg.connect_timeout = match self.connect_timeout {
+                    Some(_) => flag_or_default,
+                    None => pg.connect_timeout.or(flag_or_default),
+                };
             }
         }
         Ok(Plan {
             targets,
             timeout: nonzero(self.timeout),
-            connect_timeout: match self.connect_timeout {
-                Some(explicit) => nonzero(explicit),
-                None => Some(DEFAULT_CONNECT_TIMEOUT),
-            },
+            connect_timeout: flag_or_default,
             checks,
             fail_fast: !self.no_fail_fast,
             dry_run: self.dry_run,
@@ -430,6 +433,22 @@ mod tests {
             panic!()
         };
         assert_eq!(pg.connect_timeout, Some(Duration::from_secs(9)));
+        let plan = parse(&["host=h user=u"])
+            .unwrap()
+            .into_plan(&no_env())
+            .unwrap();
+        let Target::Postgres(pg) = &plan.targets[0] else {
+            panic!()
+        };
+        assert_eq!(pg.connect_timeout, Some(Duration::from_secs(5)));
+        let plan = parse(&["host=h user=u", "--connect-timeout", "0"])
+            .unwrap()
+            .into_plan(&env)
+            .unwrap();
+        let Target::Postgres(pg) = &plan.targets[0] else {
+            panic!()
+        };
+        assert_eq!(pg.connect_timeout, None);
         let plan = parse(&["host=h user=u", "--connect-timeout", "1s"])
             .unwrap()
             .into_plan(&env)

@@ -256,7 +256,8 @@ pub struct PgTarget {
     pub hosts: Vec<PgHost>,
     pub tls: TlsSettings,
     pub session_attrs: SessionAttrs,
-    /// `connect_timeout` from the target or PGCONNECT_TIMEOUT.
+    /// `connect_timeout` from the target or PGCONNECT_TIMEOUT; once planned, the bound on
+    /// one attempt at this target (`None`: unbounded).
     pub connect_timeout: Option<Duration>,
 }
 

@@ -13,7 +13,8 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// The overall deadline; `None` waits forever.
     pub timeout: Option<Duration>,
-    /// The bound on one attempt for targets that set none; `None` leaves them unbounded.
+    /// The bound on one attempt at a TCP target (PostgreSQL targets carry their own, in
+    /// `PgTarget::connect_timeout`); `None` leaves attempts unbounded.
     pub connect_timeout: Option<Duration>,
     /// What must hold on every PostgreSQL target, all in the same attempt.
     pub checks: Vec<Check>,
@@ -43,7 +44,7 @@ impl Plan {
         for target in &self.targets {
             lines.push(format!("  {target}"));
             if let Target::Postgres(pg) = target {
-                let bound = pg.connect_timeout.or(self.connect_timeout);
+                let bound = pg.connect_timeout;
                 lines.push(format!(
                     "    sslmode={}, target_session_attrs={}, each attempt {}",
                     pg.tls.mode,

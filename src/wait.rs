@@ -83,9 +83,9 @@ pub async fn wait_all(
                     wait_target(&name, &mut probe, limits, backoff, reporter).await
                 }
                 Target::Postgres(pg) => {
-                    // A target's own connect_timeout (or PGCONNECT_TIMEOUT) applies to it.
+                    // The plan settled each PostgreSQL target's own bound.
                     let limits = Limits {
-                        attempt_timeout: pg.connect_timeout.or(limits.attempt_timeout),
+                        attempt_timeout: pg.connect_timeout,
                         ..limits
                     };
                     let mut probe = PostgresProbe::new(*pg, checks, limits.attempt_timeout);

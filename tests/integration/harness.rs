@@ -6,9 +6,7 @@
 //! is stopped when its test ends, also on panic. As root, servers run as the `postgres`
 //! OS user, since PostgreSQL refuses to run as root.
 
-#![allow(dead_code)]
-
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -603,42 +601,30 @@ impl Pki {
         );
     }
 
-    fn ca(&self, name: &str, subject: &str) {
-        self.openssl(&[
+    /// `openssl req` with a new P-256 key in NAME.key, then `extra` (what to make).
+    fn req_with_new_key(&self, name: &str, subject: &str, extra: &[&str]) {
+        let key = format!("{name}.key");
+        let subject = format!("/CN={subject}");
+        let mut args = vec![
             "req",
-            "-x509",
             "-newkey",
             "ec",
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={subject}"),
-        ]);
+        ];
+        args.extend(["-nodes", "-keyout", &key, "-subj", &subject]);
+        args.extend(extra);
+        self.openssl(&args);
+    }
+
+    fn ca(&self, name: &str, subject: &str) {
+        let crt = format!("{name}.crt");
+        self.req_with_new_key(name, subject, &["-x509", "-days", "2", "-out", &crt]);
     }
 
     fn leaf(&self, name: &str, cn: &str, extensions: Option<&str>) {
-        self.openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={cn}"),
-        ]);
+        let csr = format!("{name}.csr");
+        self.req_with_new_key(name, cn, &["-new", "-out", &csr]);
         let ext = self.path(&format!("{name}.ext"));
         std::fs::write(&ext, extensions.unwrap_or("basicConstraints=CA:FALSE")).unwrap();
         self.openssl(&[
@@ -711,8 +697,4 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
-}
-
-pub fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
 }
